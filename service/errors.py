@@ -1,0 +1,74 @@
+"""The service's one error hierarchy. Each error carries its HTTP status and a stable code;
+`service.app` maps any `ServiceError` to `{"error": {"code", "message", "detail"}}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, detail: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.headers = headers
+
+
+class BundleInvalid(ServiceError):
+    """A bundle on disk is incomplete, corrupt or inconsistent (reported at load, never per request)."""
+
+    status_code = 503
+    code = "model_unavailable"
+
+
+class ModelNotFound(ServiceError):
+    status_code = 404
+    code = "model_not_found"
+
+
+class AttributeNotFound(ServiceError):
+    status_code = 404
+    code = "attribute_not_found"
+
+
+class ModelUnavailable(ServiceError):
+    status_code = 503
+    code = "model_unavailable"
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedImage(ServiceError):
+    status_code = 415
+    code = "unsupported_image"
+
+
+class InvalidInput(ServiceError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class Overloaded(ServiceError):
+    status_code = 503
+    code = "overloaded"
+
+
+class InferenceTimeout(ServiceError):
+    status_code = 504
+    code = "inference_timeout"

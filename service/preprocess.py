@@ -1,0 +1,72 @@
+"""Image preprocessing, shared by training and serving.
+
+The bundle records a `Preprocessing`; training applies it to the dataset and the service applies the
+very same code to uploaded images, so a photo sent over HTTP reaches the encoder exactly as the
+training images did.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Preprocessing(BaseModel):
+    """How a decoded image becomes the encoder's float input, in order of application."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    color_mode: Literal["L", "RGB"] = Field(description="PIL mode: L (grayscale) or RGB.")
+    crop: Literal["none", "center_square"] = Field(
+        default="none", description="center_square crops the largest centred square first."
+    )
+    resize: tuple[int, int] = Field(description="(height, width) after cropping, before padding.")
+    pad: int = Field(default=0, ge=0, description="Zero pixels added on every side after resizing.")
+    scale: float = Field(default=1 / 255, gt=0, description="Multiplier from uint8 to [0, 1].")
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color_mode == "L" else 3
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the encoder input."""
+        height, width = self.resize
+        return (self.channels, height + 2 * self.pad, width + 2 * self.pad)
+
+    def to_pixels(self, image: Image.Image) -> np.ndarray:
+        """Orient, convert, crop and resize a PIL image to uint8 pixels [H, W] or [H, W, 3]."""
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            image = _flatten_alpha(image)
+        image = image.convert(self.color_mode)
+        if self.crop == "center_square":
+            side = min(image.size)
+            image = ImageOps.fit(image, (side, side), method=Image.Resampling.BILINEAR)
+        height, width = self.resize
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        return np.asarray(image, dtype=np.uint8)
+
+    def to_tensor(self, pixels: np.ndarray) -> np.ndarray:
+        """Scale and pad uint8 pixels [N, H, W(, C)] to float32 [N, C, H', W'] in [0, 1]."""
+        array = pixels.astype(np.float32) * np.float32(self.scale)
+        array = array[:, None] if array.ndim == 3 else array.transpose(0, 3, 1, 2)
+        if self.pad:
+            p = self.pad
+            array = np.pad(array, ((0, 0), (0, 0), (p, p), (p, p)))
+        return np.ascontiguousarray(array)
+
+    def apply(self, images: list[Image.Image]) -> np.ndarray:
+        """Decoded images of any size and mode -> the encoder's input batch [N, C, H, W]."""
+        return self.to_tensor(np.stack([self.to_pixels(image) for image in images]))
+
+
+def _flatten_alpha(image: Image.Image) -> Image.Image:
+    """Composite a transparent image onto black, the background of the training images."""
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")

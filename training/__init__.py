@@ -1,0 +1,1 @@
+"""vae-serve training: AE and VAE models in PyTorch, exported as ONNX bundles for the service."""

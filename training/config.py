@@ -1,0 +1,87 @@
+"""Configuration: a frozen architecture (saved in the checkpoint and the bundle) apart from the
+run settings. Both are plain dataclasses; unknown keys are an error."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from training.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network. Each width is one stride-2 conv in the encoder, mirrored in the decoder."""
+
+    kind: Literal["ae", "vae"] = "vae"
+    channels: int = 1
+    image_size: int = 32
+    widths: tuple[int, ...] = (32, 64, 128)
+    latent_dim: int = 2
+    norm: Literal["none", "batch"] = "none"
+    activation: Literal["relu", "leaky_relu"] = "relu"
+    upsample: Literal["conv_transpose", "resize_conv"] = "conv_transpose"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(self.widths))
+        if self.image_size % (2 ** len(self.widths)):
+            raise ConfigError(
+                f"image_size {self.image_size} must be divisible by 2**{len(self.widths)} "
+                f"(one halving per width in {self.widths})"
+            )
+        if self.latent_dim < 1 or self.channels not in (1, 3) or not self.widths:
+            raise ConfigError("need latent_dim >= 1, channels 1 or 3 and at least one width")
+
+    @property
+    def bottleneck_size(self) -> int:
+        """Side of the feature map before flattening."""
+        return self.image_size // 2 ** len(self.widths)
+
+
+# The book's architectures (Generative Deep Learning, 2nd ed., chapter 3).
+PRESETS: dict[str, ModelConfig] = {
+    "fashion": ModelConfig(),
+    "faces": ModelConfig(
+        channels=3,
+        image_size=64,
+        widths=(128, 128, 128, 128, 128),
+        latent_dim=200,
+        norm="batch",
+        activation="leaky_relu",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run."""
+
+    name: str = "model"
+    dataset: Literal["fashion-mnist", "celeba"] = "fashion-mnist"
+    data_dir: str | None = None
+    image_size: int = 64
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    beta: float = 1.0
+    reconstruction: Literal["bce", "mse"] = "bce"
+    seed: int = 0
+    max_train_images: int | None = None
+    nll_samples: int = 50
+    channels_last: bool = False
+    compile: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Build a config dataclass, refusing keys it does not define."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} keys {unknown}; expected some of {sorted(known)}")
+    return cls(**values)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    out = asdict(config)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}

@@ -1,0 +1,183 @@
+"""Export a checkpoint as a model bundle (see `service.bundle`): two ONNX graphs checked against
+PyTorch on real images, attribute vectors, the AE's code distribution, test metrics, checksums."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import Tensor, nn
+
+from service import bundle
+from service.latent import attribute_vector, gaussian_cholesky
+from training.config import to_dict
+from training.data import DatasetSplits, LabeledImages, load_dataset
+from training.errors import TrainingError
+from training.evaluate import encode_means, test_metrics
+from training.models import AnyAutoencoder, DiagonalGaussian
+from training.train import Checkpoint
+
+PARITY_TOLERANCE = 1e-4
+OPSET = 17
+
+
+class _EncoderGraph(nn.Module):
+    """image -> z_mean (+ z_log_var): the deterministic half of the encoder, no sampling."""
+
+    def __init__(self, model: AnyAutoencoder):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        code = self.model.encode(image)
+        return (code.mean, code.log_var) if isinstance(code, DiagonalGaussian) else code
+
+
+class _DecoderGraph(nn.Module):
+    def __init__(self, model: AnyAutoencoder):
+        super().__init__()
+        self.model = model
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.model.decode(z)
+
+
+def export_onnx(model: AnyAutoencoder, out_dir: Path) -> None:
+    """Write encoder.onnx and decoder.onnx with a dynamic batch axis."""
+    cfg = model.config
+    outputs = ["z_mean", "z_log_var"] if cfg.kind == "vae" else ["z_mean"]
+    image = torch.zeros(2, cfg.channels, cfg.image_size, cfg.image_size)
+    _export(_EncoderGraph(model), image, out_dir / bundle.ENCODER, ["image"], outputs)
+    _export(_DecoderGraph(model), torch.zeros(2, cfg.latent_dim), out_dir / bundle.DECODER, ["z"], ["image"])
+
+
+def _export(graph: nn.Module, example: Tensor, path: Path, inputs: list[str], outputs: list[str]) -> None:
+    axes = {name: {0: "batch"} for name in inputs + outputs}
+    torch.onnx.export(
+        graph.eval(), (example,), str(path), input_names=inputs, output_names=outputs,
+        dynamic_axes=axes, opset_version=OPSET, dynamo=False,
+    )  # fmt: skip
+
+
+def check_parity(model: AnyAutoencoder, out_dir: Path, images: np.ndarray) -> dict[str, float]:
+    """Max |ONNX Runtime - PyTorch| on real images, per graph; raise above PARITY_TOLERANCE."""
+    encoder = ort.InferenceSession(str(out_dir / bundle.ENCODER), providers=["CPUExecutionProvider"])
+    decoder = ort.InferenceSession(str(out_dir / bundle.DECODER), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = _EncoderGraph(model)(torch.from_numpy(images))
+        expected_codes = expected if isinstance(expected, tuple) else (expected,)
+        z_mean = expected_codes[0]
+        expected_images = model.decode(z_mean).numpy()
+    got = encoder.run(None, {"image": images})
+    diffs = {
+        "encoder": max(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected_codes, strict=True)),
+        "decoder": float(np.abs(decoder.run(None, {"z": z_mean.numpy()})[0] - expected_images).max()),
+    }
+    print(f"ONNX parity on {len(images)} real images: max abs diff {diffs}")
+    if max(diffs.values()) > PARITY_TOLERANCE:
+        raise TrainingError(f"ONNX and PyTorch disagree by {diffs} (> {PARITY_TOLERANCE})")
+    return diffs
+
+
+def attribute_records(z_mean: np.ndarray, split: LabeledImages) -> list[bundle.AttributeVector]:
+    """One vector per class or attribute (the book's method), with the counts behind it."""
+    records = []
+    for column, name in enumerate(split.label_names):
+        has = split.has_label()[:, column]
+        if has.all() or not has.any():
+            continue  # e.g. a CelebA column the dataset never sets
+        vector = attribute_vector(z_mean, has)
+        records.append(
+            bundle.AttributeVector(
+                name=name, vector=vector.tolist(), count_positive=int(has.sum()),
+                count_negative=int((~has).sum()), norm=float(np.linalg.norm(vector)),
+            )  # fmt: skip
+        )
+    return records
+
+
+def latent_prior(kind: str, z_train: np.ndarray) -> bundle.LatentPrior:
+    """N(0, I) for a VAE; for an AE, the Gaussian fitted to its training codes."""
+    if kind == "vae":
+        return bundle.LatentPrior(kind="standard_normal")
+    mean, cholesky = gaussian_cholesky(z_train)
+    return bundle.LatentPrior(kind="empirical_gaussian", mean=mean.tolist(), cholesky=cholesky.tolist())
+
+
+def export_bundle(checkpoint: Path, out_dir: Path, data: DatasetSplits | None = None) -> bundle.Manifest:
+    """Write the bundle to a sibling folder, then swap it in, so readers never see half a bundle."""
+    ckpt = Checkpoint.load(checkpoint)
+    model = ckpt.build_model()
+    cfg = ckpt.train_config
+    data = data or load_dataset(cfg.dataset, Path(cfg.data_dir) if cfg.data_dir else None, cfg.image_size)
+    staging = out_dir.with_name(f".{out_dir.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    export_onnx(model, staging)
+    parity = check_parity(model, staging, data.preprocessing.to_tensor(data.test.pixels[:256]))
+    z_train = encode_means(model, data.train, data.preprocessing)
+    attributes = bundle.AttributeFile(vectors=attribute_records(z_train, data.train))
+    bundle.write_json_atomic(staging / bundle.ATTRIBUTES, attributes.model_dump())
+    metrics = test_metrics(model, data.test, data.preprocessing, cfg)
+    metrics |= {f"onnx_parity_{k}": v for k, v in parity.items()}
+    manifest = _manifest(ckpt, out_dir.name, data, z_train, metrics)
+    manifest = _with_checksums(manifest, staging)
+    bundle.write_json_atomic(staging / bundle.MANIFEST, manifest.model_dump(mode="json"))
+    _swap_in(staging, out_dir)
+    return manifest
+
+
+def _manifest(
+    ckpt: Checkpoint, name: str, data: DatasetSplits, z_train: np.ndarray, metrics: dict[str, float]
+) -> bundle.Manifest:
+    cfg = ckpt.model_config
+    prep = data.preprocessing
+    channels, height, width = prep.output_shape
+    return bundle.Manifest(
+        name=name,
+        kind=cfg.kind,
+        latent_dim=cfg.latent_dim,
+        image=bundle.ImageSpec(channels=channels, height=height, width=width),
+        preprocessing=prep,
+        dataset=bundle.DatasetInfo(
+            name=data.name, labels=data.train.label_names, label_kind=data.train.label_kind,
+            train_size=len(data.train), test_size=len(data.test),
+        ),  # fmt: skip
+        architecture=to_dict(cfg),
+        training={**to_dict(ckpt.train_config), "epochs_completed": ckpt.epoch, "steps": ckpt.step,
+                  "best_val_loss": ckpt.best_val_loss},  # fmt: skip
+        metrics=metrics,
+        latent_prior=latent_prior(cfg.kind, z_train),
+        files={},
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        software=_software_versions(),
+    )
+
+
+def _with_checksums(manifest: bundle.Manifest, directory: Path) -> bundle.Manifest:
+    files = {
+        p.name: bundle.sha256_file(p)
+        for p in sorted(directory.iterdir())
+        if p.is_file() and p.name != bundle.MANIFEST
+    }
+    return manifest.model_copy(update={"files": files})
+
+
+def _software_versions() -> dict[str, str]:
+    packages = ("vae-serve", "torch", "onnx", "onnxruntime", "numpy", "pillow")
+    return {"python": platform.python_version(), **{p: version(p) for p in packages}}
+
+
+def _swap_in(staging: Path, out_dir: Path) -> None:
+    old = out_dir.with_name(f".{out_dir.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out_dir.exists():
+        out_dir.rename(old)
+    staging.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
