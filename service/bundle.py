@@ -1,10 +1,10 @@
 """The model bundle: the on-disk contract between training (which writes it) and the service.
 
-    models/<name>/
-      encoder.onnx     image [N, C, H, W] float32 in [0, 1] -> z_mean [N, D] (+ z_log_var for a VAE)
-      decoder.onnx     z [N, D] -> image [N, C, H, W] in [0, 1]
-      attributes.json  attribute vectors (mean z_mean with the label minus mean without it)
-      model.json       this manifest, with the sha256 of every other file
+models/<name>/
+  encoder.onnx     image [N, C, H, W] float32 in [0, 1] -> z_mean [N, D] (+ z_log_var for a VAE)
+  decoder.onnx     z [N, D] -> image [N, C, H, W] in [0, 1]
+  attributes.json  attribute vectors (mean z_mean with the label minus mean without it)
+  model.json       this manifest, with the sha256 of every other file
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class LatentPrior(_Strict):
 
 
 class Manifest(_Strict):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     name: str
     kind: Literal["ae", "vae"]
     latent_dim: int = Field(ge=1)
@@ -86,7 +86,9 @@ class Manifest(_Strict):
     def _consistent(self) -> Manifest:
         shape = (self.image.channels, self.image.height, self.image.width)
         if self.preprocessing.output_shape != shape:
-            raise ValueError(f"preprocessing gives {self.preprocessing.output_shape}, image is {shape}")
+            raise ValueError(
+                f"preprocessing gives {self.preprocessing.output_shape}, image is {shape}"
+            )
         if self.latent_prior.mean is not None and len(self.latent_prior.mean) != self.latent_dim:
             raise ValueError("latent_prior.mean does not match latent_dim")
         return self
@@ -148,7 +150,9 @@ def read_attributes(path: Path, latent_dim: int) -> list[AttributeVector]:
         raise BundleInvalid(f"{path}: {exc}") from None
     for v in vectors:
         if len(v.vector) != latent_dim:
-            raise BundleInvalid(f"{path}: vector {v.name!r} has {len(v.vector)} dims, not {latent_dim}")
+            raise BundleInvalid(
+                f"{path}: vector {v.name!r} has {len(v.vector)} dims, not {latent_dim}"
+            )
     return vectors
 
 

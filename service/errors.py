@@ -18,7 +18,7 @@ class ServiceError(Exception):
 
 
 class BundleInvalid(ServiceError):
-    """A bundle on disk is incomplete, corrupt or inconsistent (reported at load, never per request)."""
+    """A bundle on disk is incomplete, corrupt or inconsistent (reported at load time)."""
 
     status_code = 503
     code = "model_unavailable"

@@ -26,9 +26,9 @@ def attribute_vector(z_mean: np.ndarray, has_attribute: np.ndarray) -> np.ndarra
     positive, negative = z_mean[has_attribute], z_mean[~has_attribute]
     if len(positive) == 0 or len(negative) == 0:
         raise ValueError("an attribute vector needs at least one positive and one negative code")
-    return (positive.mean(axis=0, dtype=np.float64) - negative.mean(axis=0, dtype=np.float64)).astype(
-        np.float32
-    )
+    return (
+        positive.mean(axis=0, dtype=np.float64) - negative.mean(axis=0, dtype=np.float64)
+    ).astype(np.float32)
 
 
 def interpolate(

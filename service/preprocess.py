@@ -40,7 +40,9 @@ class Preprocessing(BaseModel):
     def to_pixels(self, image: Image.Image) -> np.ndarray:
         """Orient, convert, crop and resize a PIL image to uint8 pixels [H, W] or [H, W, 3]."""
         image = ImageOps.exif_transpose(image)
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        if image.mode in ("RGBA", "LA", "PA") or (
+            image.mode == "P" and "transparency" in image.info
+        ):
             image = _flatten_alpha(image)
         image = image.convert(self.color_mode)
         if self.crop == "center_square":

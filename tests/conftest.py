@@ -33,5 +33,7 @@ def require_tool(name: str) -> str:
 @pytest.fixture(scope="session")
 def fashion_dir() -> Path:
     present = (FASHION_DIR / "t10k-images-idx3-ubyte.gz").is_file()
-    require(present, f"Fashion-MNIST IDX files in {FASHION_DIR} (apt-get install dataset-fashion-mnist)")
+    require(
+        present, f"Fashion-MNIST IDX files in {FASHION_DIR} (apt-get install dataset-fashion-mnist)"
+    )
     return FASHION_DIR

@@ -7,11 +7,15 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import Literal
 
 from training.config import PRESETS, ModelConfig, TrainConfig
 from training.errors import TrainingError
 
-DATASET_DEFAULTS = {"fashion-mnist": ("fashion", "bce"), "celeba": ("faces", "mse")}
+DATASET_DEFAULTS: dict[str, tuple[str, Literal["bce", "mse"]]] = {
+    "fashion-mnist": ("fashion", "bce"),
+    "celeba": ("faces", "mse"),
+}
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,20 +48,32 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfi
     """Preset by dataset, then explicit flags on top."""
     preset, reconstruction = DATASET_DEFAULTS[args.dataset]
     overrides = {
-        "kind": args.model, "latent_dim": args.latent_dim, "norm": args.norm, "upsample": args.upsample,
+        "kind": args.model,
+        "latent_dim": args.latent_dim,
+        "norm": args.norm,
+        "upsample": args.upsample,
         "widths": tuple(int(w) for w in args.widths.split(",")) if args.widths else None,
-    }  # fmt: skip
+    }
     model_config = dataclasses.replace(
         PRESETS[args.arch or preset], **{k: v for k, v in overrides.items() if v is not None}
     )
     if args.dataset == "celeba":
         model_config = dataclasses.replace(model_config, image_size=args.image_size)
+    reconstruction_kind: Literal["bce", "mse"] = args.reconstruction or reconstruction
     train_config = TrainConfig(
-        name=args.name, dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
-        reconstruction=args.reconstruction or reconstruction, seed=args.seed,
-        max_train_images=args.max_train_images, nll_samples=args.nll_samples,
-    )  # fmt: skip
+        name=args.name,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        beta=args.beta,
+        reconstruction=reconstruction_kind,
+        seed=args.seed,
+        max_train_images=args.max_train_images,
+        nll_samples=args.nll_samples,
+    )
     return train_config, model_config
 
 
@@ -89,7 +105,9 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_faces(args: argparse.Namespace) -> None:
     from training.faces import generate_faces
 
-    root = generate_faces(args.out, args.count, seed=args.seed, layout=args.layout, zip_images=args.zip)
+    root = generate_faces(
+        args.out, args.count, seed=args.seed, layout=args.layout, zip_images=args.zip
+    )
     print(f"{args.count} faces written to {root}")
 
 

@@ -78,7 +78,9 @@ def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"unknown {cls.__name__} keys {unknown}; expected some of {sorted(known)}")
+        raise ConfigError(
+            f"unknown {cls.__name__} keys {unknown}; expected some of {sorted(known)}"
+        )
     return cls(**values)
 
 

@@ -23,9 +23,17 @@ from service.preprocess import Preprocessing
 from training.errors import DatasetInvalid, DatasetNotFound
 
 FASHION_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 # sha256 of the decompressed IDX files, so a re-compressed copy still verifies.
@@ -43,7 +51,7 @@ VALIDATION_SIZE = 5000  # held out from the end of the training files
 class LabeledImages:
     """One split: uint8 pixels [N, H, W] or [N, H, W, 3], already cropped and resized.
 
-    `labels` is int64 [N] class indices (label_kind "class") or bool [N, K] (label_kind "attribute").
+    `labels`: int64 [N] class indices (label_kind "class") or bool [N, K] ("attribute").
     """
 
     pixels: np.ndarray
@@ -61,7 +69,9 @@ class LabeledImages:
         return self.labels[:, None] == np.arange(len(self.label_names))[None, :]
 
     def subset(self, index: np.ndarray | slice) -> LabeledImages:
-        return LabeledImages(self.pixels[index], self.labels[index], self.label_names, self.label_kind)
+        return LabeledImages(
+            self.pixels[index], self.labels[index], self.label_names, self.label_kind
+        )
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,9 @@ def load_fashion_mnist(data_dir: Path | None = None) -> DatasetSplits:
     test_y = read_idx(directory / "t10k-labels-idx1-ubyte.gz", expect_shape=(10000,))
     for path, labels in (("train", train_y), ("t10k", test_y)):
         if labels.max() > 9:
-            raise DatasetInvalid(f"{directory}: {path} labels must lie in 0..9, found {labels.max()}")
+            raise DatasetInvalid(
+                f"{directory}: {path} labels must lie in 0..9, found {labels.max()}"
+            )
     full = LabeledImages(train_x, train_y.astype(np.int64), FASHION_CLASSES, "class")
     cut = len(full) - VALIDATION_SIZE
     return DatasetSplits(
@@ -119,7 +131,8 @@ def find_fashion_mnist(
         raise DatasetNotFound(
             "Fashion-MNIST not found. Searched:\n"
             f"{searched}\n  - download from {FASHION_URL} into {cache}: {exc}\n"
-            "Install Debian's dataset-fashion-mnist or pass --data-dir DIR with the four IDX .gz files."
+            "Install Debian's dataset-fashion-mnist, or pass --data-dir DIR holding the four IDX\n"
+            ".gz files."
         ) from None
 
 
@@ -131,7 +144,7 @@ def download_fashion_mnist(cache: Path, timeout: float = 30.0) -> None:
         if target.is_file() and _gz_sha256(target) == sha256:
             continue
         tmp = target.with_suffix(".part")
-        with urllib.request.urlopen(f"{FASHION_URL}{name}.gz", timeout=timeout) as r:  # noqa: S310
+        with urllib.request.urlopen(f"{FASHION_URL}{name}.gz", timeout=timeout) as r:
             tmp.write_bytes(r.read())
         if _gz_sha256(tmp) != sha256:
             tmp.unlink()

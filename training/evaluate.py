@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from training.models import AnyAutoencoder, DiagonalGaussian, VariationalAutoenc
 BCE_EPS = 1e-7  # clamp as Keras does, so per-pixel BCE is comparable with the book's figures
 
 
-def batches(split: LabeledImages, prep: Preprocessing, size: int = 500):  # noqa: ANN201
+def batches(split: LabeledImages, prep: Preprocessing, size: int = 500) -> Iterator[Tensor]:
     for start in range(0, len(split), size):
         yield torch.from_numpy(prep.to_tensor(split.pixels[start : start + size]))
 
@@ -41,8 +42,10 @@ def bce_per_pixel(x_hat: Tensor, x: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def test_metrics(model: AnyAutoencoder, split: LabeledImages, prep: Preprocessing, config: TrainConfig) -> dict[str, float]:
-    """Reconstruction of z_mean per pixel, and for a VAE the ELBO terms and an IS estimate of NLL."""
+def test_metrics(
+    model: AnyAutoencoder, split: LabeledImages, prep: Preprocessing, config: TrainConfig
+) -> dict[str, float]:
+    """z_mean reconstruction per pixel; for a VAE the the ELBO terms and an IS estimate of NLL."""
     model.eval()
     generator = torch.Generator().manual_seed(config.seed)
     sums: dict[str, float] = {}
@@ -65,10 +68,12 @@ def _batch_metrics(
     out = {"mse_per_pixel": (x_hat - x).pow(2).flatten(1).mean(dim=1)}
     if config.reconstruction == "bce":
         out["bce_per_pixel"] = bce_per_pixel(x_hat, x)
-    if not isinstance(code, DiagonalGaussian):
+    if not isinstance(code, DiagonalGaussian) or not isinstance(model, VariationalAutoencoder):
         return out
     unit = "nats" if config.reconstruction == "bce" else "sse"
-    reconstruction = reconstruction_loss(model.decoder(code.sample(generator)), x, config.reconstruction)
+    reconstruction = reconstruction_loss(
+        model.decoder(code.sample(generator)), x, config.reconstruction
+    )
     out[f"reconstruction_{unit}"] = reconstruction
     out["kl_nats"] = code.kl()
     if config.reconstruction == "bce":
@@ -78,9 +83,13 @@ def _batch_metrics(
 
 
 def importance_sampled_nll(
-    model: VariationalAutoencoder, x: Tensor, q: DiagonalGaussian, samples: int, generator: torch.Generator
+    model: VariationalAutoencoder,
+    x: Tensor,
+    q: DiagonalGaussian,
+    samples: int,
+    generator: torch.Generator,
 ) -> Tensor:
-    """-log p(x) ~= -(logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K), z_k ~ q(z|x)."""
+    """-log p(x) ~= -(logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K), z_k ~ q."""
     log_w = []
     for _ in range(samples):
         z = q.sample(generator)
@@ -91,4 +100,6 @@ def importance_sampled_nll(
 
 
 def _log_normal(z: Tensor, mean: Tensor, log_var: Tensor) -> Tensor:
-    return -0.5 * torch.sum(math.log(2 * math.pi) + log_var + (z - mean).pow(2) / log_var.exp(), dim=1)
+    return -0.5 * torch.sum(
+        math.log(2 * math.pi) + log_var + (z - mean).pow(2) / log_var.exp(), dim=1
+    )

@@ -54,21 +54,39 @@ def export_onnx(model: AnyAutoencoder, out_dir: Path) -> None:
     outputs = ["z_mean", "z_log_var"] if cfg.kind == "vae" else ["z_mean"]
     image = torch.zeros(2, cfg.channels, cfg.image_size, cfg.image_size)
     _export(_EncoderGraph(model), image, out_dir / bundle.ENCODER, ["image"], outputs)
-    _export(_DecoderGraph(model), torch.zeros(2, cfg.latent_dim), out_dir / bundle.DECODER, ["z"], ["image"])
+    _export(
+        _DecoderGraph(model),
+        torch.zeros(2, cfg.latent_dim),
+        out_dir / bundle.DECODER,
+        ["z"],
+        ["image"],
+    )
 
 
-def _export(graph: nn.Module, example: Tensor, path: Path, inputs: list[str], outputs: list[str]) -> None:
+def _export(
+    graph: nn.Module, example: Tensor, path: Path, inputs: list[str], outputs: list[str]
+) -> None:
     axes = {name: {0: "batch"} for name in inputs + outputs}
     torch.onnx.export(
-        graph.eval(), (example,), str(path), input_names=inputs, output_names=outputs,
-        dynamic_axes=axes, opset_version=OPSET, dynamo=False,
-    )  # fmt: skip
+        graph.eval(),
+        (example,),
+        str(path),
+        input_names=inputs,
+        output_names=outputs,
+        dynamic_axes=axes,
+        opset_version=OPSET,
+        dynamo=False,
+    )
 
 
 def check_parity(model: AnyAutoencoder, out_dir: Path, images: np.ndarray) -> dict[str, float]:
     """Max |ONNX Runtime - PyTorch| on real images, per graph; raise above PARITY_TOLERANCE."""
-    encoder = ort.InferenceSession(str(out_dir / bundle.ENCODER), providers=["CPUExecutionProvider"])
-    decoder = ort.InferenceSession(str(out_dir / bundle.DECODER), providers=["CPUExecutionProvider"])
+    encoder = ort.InferenceSession(
+        str(out_dir / bundle.ENCODER), providers=["CPUExecutionProvider"]
+    )
+    decoder = ort.InferenceSession(
+        str(out_dir / bundle.DECODER), providers=["CPUExecutionProvider"]
+    )
     with torch.no_grad():
         expected = _EncoderGraph(model)(torch.from_numpy(images))
         expected_codes = expected if isinstance(expected, tuple) else (expected,)
@@ -76,8 +94,12 @@ def check_parity(model: AnyAutoencoder, out_dir: Path, images: np.ndarray) -> di
         expected_images = model.decode(z_mean).numpy()
     got = encoder.run(None, {"image": images})
     diffs = {
-        "encoder": max(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected_codes, strict=True)),
-        "decoder": float(np.abs(decoder.run(None, {"z": z_mean.numpy()})[0] - expected_images).max()),
+        "encoder": max(
+            float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected_codes, strict=True)
+        ),
+        "decoder": float(
+            np.abs(decoder.run(None, {"z": z_mean.numpy()})[0] - expected_images).max()
+        ),
     }
     print(f"ONNX parity on {len(images)} real images: max abs diff {diffs}")
     if max(diffs.values()) > PARITY_TOLERANCE:
@@ -95,9 +117,12 @@ def attribute_records(z_mean: np.ndarray, split: LabeledImages) -> list[bundle.A
         vector = attribute_vector(z_mean, has)
         records.append(
             bundle.AttributeVector(
-                name=name, vector=vector.tolist(), count_positive=int(has.sum()),
-                count_negative=int((~has).sum()), norm=float(np.linalg.norm(vector)),
-            )  # fmt: skip
+                name=name,
+                vector=vector.tolist(),
+                count_positive=int(has.sum()),
+                count_negative=int((~has).sum()),
+                norm=float(np.linalg.norm(vector)),
+            )
         )
     return records
 
@@ -107,15 +132,21 @@ def latent_prior(kind: str, z_train: np.ndarray) -> bundle.LatentPrior:
     if kind == "vae":
         return bundle.LatentPrior(kind="standard_normal")
     mean, cholesky = gaussian_cholesky(z_train)
-    return bundle.LatentPrior(kind="empirical_gaussian", mean=mean.tolist(), cholesky=cholesky.tolist())
+    return bundle.LatentPrior(
+        kind="empirical_gaussian", mean=mean.tolist(), cholesky=cholesky.tolist()
+    )
 
 
-def export_bundle(checkpoint: Path, out_dir: Path, data: DatasetSplits | None = None) -> bundle.Manifest:
+def export_bundle(
+    checkpoint: Path, out_dir: Path, data: DatasetSplits | None = None
+) -> bundle.Manifest:
     """Write the bundle to a sibling folder, then swap it in, so readers never see half a bundle."""
     ckpt = Checkpoint.load(checkpoint)
     model = ckpt.build_model()
     cfg = ckpt.train_config
-    data = data or load_dataset(cfg.dataset, Path(cfg.data_dir) if cfg.data_dir else None, cfg.image_size)
+    data = data or load_dataset(
+        cfg.dataset, Path(cfg.data_dir) if cfg.data_dir else None, cfg.image_size
+    )
     staging = out_dir.with_name(f".{out_dir.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -146,12 +177,19 @@ def _manifest(
         image=bundle.ImageSpec(channels=channels, height=height, width=width),
         preprocessing=prep,
         dataset=bundle.DatasetInfo(
-            name=data.name, labels=data.train.label_names, label_kind=data.train.label_kind,
-            train_size=len(data.train), test_size=len(data.test),
-        ),  # fmt: skip
+            name=data.name,
+            labels=data.train.label_names,
+            label_kind=data.train.label_kind,
+            train_size=len(data.train),
+            test_size=len(data.test),
+        ),
         architecture=to_dict(cfg),
-        training={**to_dict(ckpt.train_config), "epochs_completed": ckpt.epoch, "steps": ckpt.step,
-                  "best_val_loss": ckpt.best_val_loss},  # fmt: skip
+        training={
+            **to_dict(ckpt.train_config),
+            "epochs_completed": ckpt.epoch,
+            "steps": ckpt.step,
+            "best_val_loss": ckpt.best_val_loss,
+        },
         metrics=metrics,
         latent_prior=latent_prior(cfg.kind, z_train),
         files={},

@@ -38,5 +38,9 @@ def autoencoder_loss(
     """-ELBO with a beta weight: recon + beta * KL, where for a VAE
     KL = -0.5 * sum(1 + z_log_var - z_mean^2 - exp(z_log_var)); an AE has no KL term."""
     reconstruction = reconstruction_loss(out.logits, image, kind).mean()
-    kl = out.posterior.kl().mean() if out.posterior is not None else torch.zeros((), device=image.device)
+    kl = (
+        out.posterior.kl().mean()
+        if out.posterior is not None
+        else torch.zeros((), device=image.device)
+    )
     return LossTerms(total=reconstruction + beta * kl, reconstruction=reconstruction, kl=kl)

@@ -83,7 +83,11 @@ class ConvDecoder(nn.Module):
         layers: list[nn.Module] = []
         previous = top
         for width in reversed(config.widths):
-            layers += [_upsample(config, previous, width), *_norm(config, width), _activation(config)]
+            layers += [
+                _upsample(config, previous, width),
+                *_norm(config, width),
+                _activation(config),
+            ]
             previous = width
         layers.append(nn.Conv2d(previous, config.channels, 3, padding=1))
         self.net = nn.Sequential(*layers)
@@ -95,7 +99,8 @@ class ConvDecoder(nn.Module):
 def _upsample(config: ModelConfig, in_width: int, out_width: int) -> nn.Module:
     if config.upsample == "resize_conv":
         return nn.Sequential(
-            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_width, out_width, 3, padding=1)
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(in_width, out_width, 3, padding=1),
         )
     return nn.ConvTranspose2d(in_width, out_width, 3, stride=2, padding=1, output_padding=1)
 

@@ -72,18 +72,24 @@ class Checkpoint:
         return model.eval()
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, ctx: DistContext) -> list[np.ndarray]:
+def epoch_batches(
+    n: int, batch_size: int, seed: int, epoch: int, ctx: DistContext
+) -> list[np.ndarray]:
     """This rank's batches: one permutation per (seed, epoch), dealt out to the ranks."""
     order = np.random.default_rng([seed, epoch]).permutation(n)
     order = order[: n - n % ctx.world_size][ctx.rank :: ctx.world_size]
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def to_input(split: LabeledImages, index: np.ndarray, prep: Preprocessing, ctx: DistContext) -> torch.Tensor:
+def to_input(
+    split: LabeledImages, index: np.ndarray, prep: Preprocessing, ctx: DistContext
+) -> torch.Tensor:
     return torch.from_numpy(prep.to_tensor(split.pixels[index])).to(ctx.device)
 
 
-def train(train_config: TrainConfig, model_config: ModelConfig, run_dir: Path, resume: bool) -> Path:
+def train(
+    train_config: TrainConfig, model_config: ModelConfig, run_dir: Path, resume: bool
+) -> Path:
     """Train, checkpointing to run_dir/ckpt.pt after every epoch; returns the checkpoint path."""
     ctx = init_distributed()
     try:
@@ -93,7 +99,11 @@ def train(train_config: TrainConfig, model_config: ModelConfig, run_dir: Path, r
 
 
 def _train(
-    train_config: TrainConfig, model_config: ModelConfig, run_dir: Path, resume: bool, ctx: DistContext
+    train_config: TrainConfig,
+    model_config: ModelConfig,
+    run_dir: Path,
+    resume: bool,
+    ctx: DistContext,
 ) -> Path:
     torch.manual_seed(train_config.seed)
     data = load_dataset(train_config.dataset, _data_dir(train_config), train_config.image_size)
@@ -110,7 +120,7 @@ def _train(
     for epoch in range(ckpt.epoch, train_config.epochs):
         stats = train_epoch(wrapped, optimizer, data, train_config, epoch, ctx)
         val = validate(model, data.val, data.preprocessing, train_config, ctx)
-        ckpt.step += stats.pop("steps")
+        ckpt.step += int(stats.pop("steps"))
         ckpt.epoch, ckpt.best_val_loss = epoch + 1, min(ckpt.best_val_loss, val["val_loss"])
         if ctx.is_main:
             ckpt.model, ckpt.optimizer = model.state_dict(), optimizer.state_dict()
@@ -127,7 +137,9 @@ def _data_dir(config: TrainConfig) -> Path | None:
 def _check_shapes(model_config: ModelConfig, prep: Preprocessing) -> None:
     expected = (model_config.channels, model_config.image_size, model_config.image_size)
     if prep.output_shape != expected:
-        raise ConfigError(f"the dataset gives images {prep.output_shape}; the model expects {expected}")
+        raise ConfigError(
+            f"the dataset gives images {prep.output_shape}; the model expects {expected}"
+        )
 
 
 def _start_state(
@@ -147,6 +159,7 @@ def _start_state(
         raise ConfigError(f"--resume: {path} holds {ckpt.model_config}, not {model_config}")
     model.load_state_dict(ckpt.model)
     optimizer.load_state_dict(ckpt.optimizer)
+    ckpt.train_config = train_config  # e.g. more epochs than the first run asked for
     return ckpt
 
 
@@ -160,10 +173,14 @@ def train_epoch(
 ) -> dict[str, float]:
     """One pass over this rank's shard; returns mean loss terms, throughput and the step count."""
     model.train()
-    noise = torch.Generator(device=ctx.device).manual_seed(config.seed * 1_000_003 + epoch * 101 + ctx.rank)
+    noise = torch.Generator(device=ctx.device).manual_seed(
+        config.seed * 1_000_003 + epoch * 101 + ctx.rank
+    )
     batches = epoch_batches(_train_size(data, config), config.batch_size, config.seed, epoch, ctx)
     totals, seen, start = np.zeros(3), 0, time.perf_counter()
-    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not ctx.is_main, unit="batch")
+    bar = tqdm(
+        batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not ctx.is_main, unit="batch"
+    )
     for index in bar:
         x = to_input(data.train, index, data.preprocessing, ctx)
         terms = autoencoder_loss(model(x, noise), x, config.beta, config.reconstruction)
@@ -177,9 +194,13 @@ def train_epoch(
     means = all_reduce_mean(torch.tensor(totals / max(seen, 1)), ctx).tolist()
     elapsed = time.perf_counter() - start
     return {
-        "train_loss": means[0], "train_reconstruction": means[1], "train_kl": means[2],
-        "images_per_s": seen * ctx.world_size / elapsed, "epoch_s": elapsed, "steps": len(batches),
-    }  # fmt: skip
+        "train_loss": means[0],
+        "train_reconstruction": means[1],
+        "train_kl": means[2],
+        "images_per_s": seen * ctx.world_size / elapsed,
+        "epoch_s": elapsed,
+        "steps": len(batches),
+    }
 
 
 def _train_size(data: DatasetSplits, config: TrainConfig) -> int:
@@ -191,12 +212,21 @@ def _as_floats(terms: LossTerms) -> np.ndarray:
 
 
 def _postfix(means: np.ndarray, rate: float) -> dict[str, str]:
-    return {"loss": f"{means[0]:.2f}", "recon": f"{means[1]:.2f}", "kl": f"{means[2]:.2f}", "img/s": f"{rate:.0f}"}
+    return {
+        "loss": f"{means[0]:.2f}",
+        "recon": f"{means[1]:.2f}",
+        "kl": f"{means[2]:.2f}",
+        "img/s": f"{rate:.0f}",
+    }
 
 
 @torch.no_grad()
 def validate(
-    model: AnyAutoencoder, split: LabeledImages, prep: Preprocessing, config: TrainConfig, ctx: DistContext
+    model: AnyAutoencoder,
+    split: LabeledImages,
+    prep: Preprocessing,
+    config: TrainConfig,
+    ctx: DistContext,
 ) -> dict[str, float]:
     """Loss terms on the validation split, with fixed noise so the figure is comparable."""
     model.eval()
@@ -204,13 +234,16 @@ def validate(
     totals = np.zeros(3)
     for start in range(0, len(split), 512):
         x = to_input(split, np.arange(start, min(start + 512, len(split))), prep, ctx)
-        totals += len(x) * _as_floats(autoencoder_loss(model(x, noise), x, config.beta, config.reconstruction))
+        totals += len(x) * _as_floats(
+            autoencoder_loss(model(x, noise), x, config.beta, config.reconstruction)
+        )
     means = (totals / len(split)).tolist()
     return {"val_loss": means[0], "val_reconstruction": means[1], "val_kl": means[2]}
 
 
 def _log(run_dir: Path, record: dict[str, Any]) -> None:
-    record = {"time": time.time(), **record}
     with (run_dir / METRICS_LOG).open("a") as f:
-        f.write(json.dumps(record) + "\n")
-    tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        f.write(json.dumps({"time": time.time(), **record}) + "\n")
+    tqdm.write(
+        " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+    )

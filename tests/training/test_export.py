@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from service import bundle
+from tests.training.conftest import TINY, tiny_run
+from training.data import DatasetSplits
+from training.errors import TrainingError
+from training.evaluate import encode_means
+from training.export import check_parity, export_bundle
+from training.train import Checkpoint, train
+
+
+@pytest.fixture(scope="module")
+def checkpoints(fashion_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    runs = tmp_path_factory.mktemp("runs")
+    return {
+        kind: train(tiny_run(fashion_dir), dataclasses.replace(TINY, kind=kind), runs / kind, False)
+        for kind in ("ae", "vae")
+    }
+
+
+@pytest.fixture(scope="module")
+def bundles(
+    checkpoints: dict[str, Path],
+    small_fashion: DatasetSplits,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("models")
+    for kind, ckpt in checkpoints.items():
+        export_bundle(ckpt, out / f"tiny-{kind}", data=small_fashion)
+    return {kind: out / f"tiny-{kind}" for kind in checkpoints}
+
+
+def test_manifest_validates_and_checksums_match(bundles: dict[str, Path]) -> None:
+    for kind, path in bundles.items():
+        manifest = bundle.read_manifest(path)
+        bundle.verify_files(path, manifest)
+        assert manifest.kind == kind and manifest.name == path.name
+        assert manifest.latent_dim == 2 and manifest.image.height == 32
+        assert manifest.preprocessing.pad == 2
+        assert set(manifest.files) == {bundle.ENCODER, bundle.DECODER, bundle.ATTRIBUTES}
+        assert {"torch", "onnxruntime", "python"} <= set(manifest.software)
+        assert manifest.dataset.labels[1] == "Trouser"
+
+
+def test_vae_metrics_are_in_nats_with_an_nll_estimate(bundles: dict[str, Path]) -> None:
+    m = bundle.read_manifest(bundles["vae"]).metrics
+    assert m["test_neg_elbo_nats"] == pytest.approx(
+        m["test_reconstruction_nats"] + m["test_kl_nats"]
+    )
+    assert 0 < m["test_nll_is_nats"] <= m["test_neg_elbo_nats"] * 1.01
+    assert 0 < m["test_bce_per_pixel"] < 0.7
+    assert m["onnx_parity_encoder"] <= 1e-4 and m["onnx_parity_decoder"] <= 1e-4
+
+
+def test_graphs_have_the_contract_names_a_dynamic_batch_and_no_random_nodes(
+    bundles: dict[str, Path],
+) -> None:
+    for kind, path in bundles.items():
+        encoder = onnx.load(path / bundle.ENCODER)
+        decoder = onnx.load(path / bundle.DECODER)
+        outputs = [o.name for o in encoder.graph.output]
+        assert outputs == (["z_mean", "z_log_var"] if kind == "vae" else ["z_mean"])
+        assert [i.name for i in decoder.graph.input] == ["z"]
+        assert encoder.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+        ops = {n.op_type for g in (encoder, decoder) for n in g.graph.node}
+        assert not ops & {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike"}
+
+
+def test_onnx_runs_any_batch_size(bundles: dict[str, Path]) -> None:
+    session = ort.InferenceSession(str(bundles["vae"] / bundle.DECODER))
+    for n in (1, 7):
+        assert session.run(None, {"z": np.zeros((n, 2), np.float32)})[0].shape == (n, 1, 32, 32)
+
+
+def test_attribute_vectors_are_class_mean_differences(
+    bundles: dict[str, Path], checkpoints: dict[str, Path], small_fashion: DatasetSplits
+) -> None:
+    vectors = bundle.read_attributes(bundles["vae"] / bundle.ATTRIBUTES, 2)
+    assert [v.name for v in vectors] == small_fashion.train.label_names
+    z = encode_means(
+        Checkpoint.load(checkpoints["vae"]).build_model(),
+        small_fashion.train,
+        small_fashion.preprocessing,
+    )
+    labels = small_fashion.train.labels
+    trouser = vectors[1]
+    expected = z[labels == 1].mean(axis=0) - z[labels != 1].mean(axis=0)
+    np.testing.assert_allclose(trouser.as_array(), expected, rtol=1e-4, atol=1e-5)
+    assert trouser.count_positive == int((labels == 1).sum())
+    assert trouser.count_positive + trouser.count_negative == len(labels)
+    assert trouser.norm == pytest.approx(float(np.linalg.norm(expected)), rel=1e-4)
+
+
+def test_autoencoder_stores_its_code_distribution(bundles: dict[str, Path]) -> None:
+    prior = bundle.read_manifest(bundles["ae"]).latent_prior
+    assert prior.kind == "empirical_gaussian"
+    assert prior.mean is not None and prior.cholesky is not None
+    cholesky = np.asarray(prior.cholesky)
+    assert np.allclose(cholesky, np.tril(cholesky)) and np.all(np.diag(cholesky) > 0)
+    assert bundle.read_manifest(bundles["vae"]).latent_prior.kind == "standard_normal"
+
+
+def test_export_replaces_an_existing_bundle_whole(
+    checkpoints: dict[str, Path], small_fashion: DatasetSplits, tmp_path: Path
+) -> None:
+    target = tmp_path / "m"
+    target.mkdir()
+    (target / "stale.txt").write_text("old")
+    export_bundle(checkpoints["ae"], target, data=small_fashion)
+    assert not (target / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_parity_check_fails_when_the_graph_disagrees(
+    checkpoints: dict[str, Path], bundles: dict[str, Path], small_fashion: DatasetSplits
+) -> None:
+    model = Checkpoint.load(checkpoints["vae"]).build_model()
+    with torch.no_grad():
+        model.decoder.net[-1].bias += 0.5  # the exported graph no longer matches this model
+    images = small_fashion.preprocessing.to_tensor(small_fashion.test.pixels[:16])
+    with pytest.raises(TrainingError, match="disagree"):
+        check_parity(model, bundles["vae"], images)

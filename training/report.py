@@ -1,0 +1,207 @@
+"""`python -m training report MODEL_DIR`: figures of a bundle, computed from its ONNX graphs on the
+real test set, so they show exactly what the service serves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import onnxruntime as ort
+from matplotlib.figure import Figure
+
+from service import bundle
+from service.latent import interpolate
+from training.data import DatasetSplits, load_dataset
+
+SWEEP = np.linspace(-3, 3, 7)
+
+
+@dataclass
+class BundleGraphs:
+    """A bundle's manifest, attribute vectors and ONNX sessions."""
+
+    manifest: bundle.Manifest
+    attributes: list[bundle.AttributeVector]
+    encoder: ort.InferenceSession
+    decoder: ort.InferenceSession
+
+    @classmethod
+    def load(cls, path: Path) -> BundleGraphs:
+        manifest = bundle.read_manifest(path)
+        return cls(
+            manifest=manifest,
+            attributes=bundle.read_attributes(path / bundle.ATTRIBUTES, manifest.latent_dim),
+            encoder=ort.InferenceSession(str(path / bundle.ENCODER)),
+            decoder=ort.InferenceSession(str(path / bundle.DECODER)),
+        )
+
+    def encode(self, pixels: np.ndarray) -> np.ndarray:
+        x = self.manifest.preprocessing.to_tensor(pixels)
+        return np.concatenate(
+            [
+                self.encoder.run(["z_mean"], {"image": x[i : i + 1000]})[0]
+                for i in range(0, len(x), 1000)
+            ]
+        )
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """[N, H, W] or [N, H, W, 3] images in [0, 1]."""
+        images = self.decoder.run(None, {"z": z.astype(np.float32)})[0]
+        return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+
+    def prior_sample(self, n: int, seed: int = 0) -> np.ndarray:
+        eps = np.random.default_rng(seed).standard_normal((n, self.manifest.latent_dim))
+        prior = self.manifest.latent_prior
+        if prior.kind == "standard_normal":
+            return eps.astype(np.float32)
+        return (np.asarray(prior.mean) + eps @ np.asarray(prior.cholesky).T).astype(np.float32)
+
+
+def write_report(
+    model_dir: Path, out: Path | None = None, data_dir: str | None = None
+) -> list[Path]:
+    graphs = BundleGraphs.load(model_dir)
+    out = out or Path("docs/figures") / model_dir.name
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_dataset(
+        graphs.manifest.dataset.name,
+        Path(data_dir) if data_dir else None,
+        graphs.manifest.preprocessing.resize[0],
+    )
+    test = data.test.subset(slice(0, 5000))
+    z_test = graphs.encode(test.pixels)
+    figures = {
+        "latent_scatter.png": lambda: latent_scatter(graphs, z_test, test.labels, data),
+        "reconstructions.png": lambda: reconstructions(graphs, test.pixels[:12]),
+        "samples.png": lambda: samples(graphs),
+        "interpolation.png": lambda: interpolation(graphs, z_test[0], z_test[1]),
+        "attribute_sweeps.png": lambda: attribute_sweeps(graphs, z_test),
+        "code_histograms.png": lambda: code_histograms(graphs, z_test),
+    }
+    if graphs.manifest.latent_dim == 2:
+        figures["latent_grid.png"] = lambda: latent_grid(graphs, z_test)
+    paths = []
+    for name, draw in figures.items():
+        fig = draw()
+        fig.savefig(out / name, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(out / name)
+    return paths
+
+
+def _grid(
+    images: np.ndarray, rows: int, cols: int, titles: list[str] | None = None, size: float = 1.0
+) -> Figure:
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(images[i], cmap="gray" if images.ndim == 3 else None, vmin=0, vmax=1)
+        if titles and i < len(titles) and titles[i]:
+            ax.set_title(titles[i], fontsize=7)
+    return fig
+
+
+def latent_scatter(
+    graphs: BundleGraphs, z: np.ndarray, labels: np.ndarray, data: DatasetSplits
+) -> Figure:
+    """Test codes coloured by class: 2-D directly, else their first two principal components."""
+    points, axis = z, ("z[0]", "z[1]")
+    if z.shape[1] > 2:
+        centred = z - z.mean(axis=0)
+        points, axis = (
+            centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T,
+            ("PC 1", "PC 2"),
+        )
+    colour = labels if labels.ndim == 1 else labels[:, 0]
+    fig, ax = plt.subplots(figsize=(7, 6))
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=colour, cmap="tab10", s=2, alpha=0.6)
+    names = (
+        data.test.label_names
+        if labels.ndim == 1
+        else ["not " + data.test.label_names[0], data.test.label_names[0]]
+    )
+    ax.legend(scatter.legend_elements()[0], names, fontsize=7, markerscale=1.5, loc="best")
+    ax.set_xlabel(axis[0])
+    ax.set_ylabel(axis[1])
+    ax.set_title(f"{graphs.manifest.name}: test set in latent space")
+    return fig
+
+
+def reconstructions(graphs: BundleGraphs, pixels: np.ndarray) -> Figure:
+    originals = graphs.manifest.preprocessing.to_tensor(pixels)
+    originals = originals[:, 0] if originals.shape[1] == 1 else originals.transpose(0, 2, 3, 1)
+    decoded = graphs.decode(graphs.encode(pixels))
+    titles = ["input"] + [""] * (len(pixels) - 1) + ["decoded z_mean"]
+    return _grid(np.concatenate([originals, decoded]), 2, len(pixels), titles)
+
+
+def samples(graphs: BundleGraphs) -> Figure:
+    fig = _grid(graphs.decode(graphs.prior_sample(32)), 4, 8)
+    source = "N(0, I)" if graphs.manifest.kind == "vae" else "the training codes' Gaussian"
+    fig.suptitle(f"{graphs.manifest.name}: samples from {source}", fontsize=9)
+    return fig
+
+
+def latent_grid(graphs: BundleGraphs, z: np.ndarray, n: int = 15) -> Figure:
+    """Decoded images over the 2-D plane (the 1st to 99th percentile of the test codes)."""
+    low, high = np.percentile(z, 1, axis=0), np.percentile(z, 99, axis=0)
+    xs, ys = np.linspace(low[0], high[0], n), np.linspace(high[1], low[1], n)
+    plane = np.array([[x, y] for y in ys for x in xs], dtype=np.float32)
+    fig = _grid(graphs.decode(plane), n, n, size=0.6)
+    fig.suptitle(f"{graphs.manifest.name}: decoded latent plane", fontsize=9)
+    return fig
+
+
+def interpolation(
+    graphs: BundleGraphs, z_a: np.ndarray, z_b: np.ndarray, steps: int = 10
+) -> Figure:
+    rows = [graphs.decode(interpolate(z_a, z_b, steps, method)) for method in ("linear", "slerp")]
+    fig = _grid(np.concatenate(rows), 2, steps, ["linear"] + [""] * (steps - 1) + ["slerp"])
+    fig.suptitle(f"{graphs.manifest.name}: interpolation between two test images", fontsize=9)
+    return fig
+
+
+def attribute_sweeps(graphs: BundleGraphs, z: np.ndarray, count: int = 6) -> Figure:
+    """Each row adds strength * vector (-3 ... +3) to one test image's code."""
+    chosen = graphs.attributes[:count]
+    rows = [
+        graphs.decode(z[i % len(z)] + SWEEP[:, None] * a.as_array()) for i, a in enumerate(chosen)
+    ]
+    titles = [
+        f"{a.name} {s:+.0f}" if j == 0 or s == SWEEP[-1] else f"{s:+.0f}"
+        for a in chosen
+        for j, s in enumerate(SWEEP)
+    ]
+    fig = _grid(np.concatenate(rows), len(chosen), len(SWEEP), titles, size=1.1)
+    fig.suptitle(f"{graphs.manifest.name}: attribute vectors, strength -3 ... +3", fontsize=9)
+    return fig
+
+
+def code_histograms(graphs: BundleGraphs, z: np.ndarray, dims: int = 16) -> Figure:
+    """Per-dimension histograms of the test codes against the N(0, 1) density."""
+    shown = min(dims, z.shape[1])
+    cols = min(shown, 8)
+    fig, axes = plt.subplots(
+        (shown + cols - 1) // cols,
+        cols,
+        figsize=(cols * 1.6, 1.4 * ((shown + cols - 1) // cols)),
+        squeeze=False,
+    )
+    grid = np.linspace(-4, 4, 200)
+    for d, ax in enumerate(axes.flat):
+        ax.set_yticks([])
+        if d >= shown:
+            ax.axis("off")
+            continue
+        ax.hist(z[:, d], bins=40, range=(-4, 4), density=True, color="tab:blue", alpha=0.7)
+        ax.plot(grid, np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi), color="tab:red", lw=1)
+        ax.set_title(f"z[{d}]", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.suptitle(f"{graphs.manifest.name}: z_mean per dimension vs N(0, 1)", fontsize=9)
+    return fig
