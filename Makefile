@@ -47,9 +47,9 @@ system-deps:
 
 # Retrain the shipped Fashion-MNIST bundles (about 45 s per epoch on 2 cores).
 train-shipped: $(VENV)/.dev
-	$(PY) -m training train --name fashion-vae-32d --model vae --latent-dim 32 --epochs 15
-	$(PY) -m training train --name fashion-vae-2d --model vae --latent-dim 2 --epochs 12
-	$(PY) -m training train --name fashion-ae-2d --model ae --latent-dim 2 --epochs 8
+	$(PY) -m training train --name fashion-vae-32d --model vae --latent-dim 32 --epochs 10
+	$(PY) -m training train --name fashion-vae-2d --model vae --latent-dim 2 --epochs 10
+	$(PY) -m training train --name fashion-ae-2d --model ae --latent-dim 2 --epochs 6
 
 report: $(VENV)/.dev
 	for m in models/*/; do $(PY) -m training report $$m; done

@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layout", choices=["official", "kaggle"], default="official")
     p.add_argument("--zip", action="store_true", help="write img_align_celeba.zip")
+    p.add_argument("--workers", type=int, default=2, help="drawing processes")
     return parser
 
 

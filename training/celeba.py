@@ -1,0 +1,411 @@
+"""CelebA (aligned and cropped faces, 40 binary attributes) read from any of its common layouts.
+
+Under the dataset root, detected in this order:
+
+- Kaggle's: `img_align_celeba/img_align_celeba/*.jpg`, `list_attr_celeba.csv`,
+  `list_eval_partition.csv`;
+- the official one: `img_align_celeba/*.jpg`, `list_attr_celeba.txt`, `list_eval_partition.txt`;
+- either, with the images read in place from `img_align_celeba.zip` when no folder holds them.
+
+The text and CSV lists may be mixed. Every row is checked against the images and the partition
+before any JPEG is decoded, so a broken copy fails in a second rather than after minutes.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import multiprocessing
+import os
+import zipfile
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.pool import AsyncResult
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from service.preprocess import Preprocessing
+from training.data import DatasetSplits, LabeledImages
+from training.errors import ConfigError, DatasetInvalid, DatasetNotFound
+
+# fmt: off
+CELEBA_ATTRIBUTES: tuple[str, ...] = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
+    "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows",
+    "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup",
+    "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard",
+    "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks", "Sideburns",
+    "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat",
+    "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+)
+# fmt: on
+CELEBA_IMAGE_SIZES = (32, 64, 128)
+CELEBA_SPLITS = ("train", "val", "test")  # partition codes 0, 1, 2
+ATTRIBUTE_FILES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
+PARTITION_FILES = ("list_eval_partition.txt", "list_eval_partition.csv")
+IMAGE_FOLDERS = ("img_align_celeba/img_align_celeba", "img_align_celeba")  # Kaggle's first
+IMAGE_ZIP = "img_align_celeba.zip"
+DECODE_CHUNK = 256  # images per worker task: one progress-bar step
+
+Job = TypeVar("Job")
+Result = TypeVar("Result")
+
+
+def load_celeba(
+    root: Path | str | None,
+    image_size: int = 64,
+    max_images: int | None = None,
+    workers: int = 2,
+) -> DatasetSplits:
+    """CelebA's official train/val/test partition as uint8 [N, S, S, 3] and bool [N, 40] labels.
+
+    `root=None` reads `$CELEBA_DIR`. `image_size` S is 32, 64 or 128: each image is centre-cropped
+    to 178x178 and resized bilinearly by the `Preprocessing` the service applies to uploads.
+    `max_images` keeps about that many images for quick runs: the first of each split, in
+    proportion to the split's size, at least one per split. Raises DatasetNotFound for a missing
+    folder or file and DatasetInvalid for lists that disagree with each other or with the images.
+    """
+    preprocessing = celeba_preprocessing(image_size)
+    if max_images is not None and max_images < 1:
+        raise ConfigError(f"max_images must be at least 1, got {max_images}")
+    layout = find_layout(find_celeba_root(root))
+    table = read_attributes(layout.attributes)
+    partition = read_partition(layout.partition, table)
+    splits = split_indices(partition, max_images)
+    with ImageArchive(layout.images) as archive:
+        archive.check_has(table)
+        names = [table.image_names[i] for i in np.concatenate(splits)]
+        pixels = decode_images(archive, names, preprocessing, workers)
+    ends = np.cumsum([len(s) for s in splits])
+    parts = [
+        LabeledImages(
+            pixels[end - len(s) : end], table.labels[s], list(CELEBA_ATTRIBUTES), "attribute"
+        )
+        for s, end in zip(splits, ends, strict=True)
+    ]
+    return DatasetSplits("celeba", parts[0], parts[1], parts[2], preprocessing)
+
+
+def celeba_preprocessing(image_size: int) -> Preprocessing:
+    """Centre square crop (178x178 of the 178x218 aligned images), then a bilinear resize."""
+    if image_size not in CELEBA_IMAGE_SIZES:
+        raise ConfigError(
+            f"CelebA image_size must be one of {CELEBA_IMAGE_SIZES}, got {image_size}"
+        )
+    return Preprocessing(
+        color_mode="RGB", crop="center_square", resize=(image_size, image_size), pad=0
+    )
+
+
+def attribute_index(names: Sequence[str], wanted: Sequence[str]) -> list[int]:
+    """Column of each `wanted` attribute in `names` (e.g. CELEBA_ATTRIBUTES), in `wanted` order."""
+    unknown = [name for name in wanted if name not in names]
+    if unknown:
+        hints = [
+            f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
+            for name in unknown
+            for close in [difflib.get_close_matches(name, names, n=1)]
+        ]
+        raise ConfigError(
+            f"unknown attribute {', '.join(hints)}; valid attributes: {', '.join(names)}"
+        )
+    return [list(names).index(name) for name in wanted]
+
+
+# ---------------------------------------------------------------------------------- locating
+
+
+@dataclass(frozen=True)
+class CelebaLayout:
+    """The three parts of a CelebA copy; `images` is a folder of JPEGs or the zip archive."""
+
+    attributes: Path
+    partition: Path
+    images: Path
+
+
+def find_celeba_root(root: Path | str | None) -> Path:
+    """The given folder, else `$CELEBA_DIR`; DatasetNotFound saying where it looked."""
+    if root is not None:
+        source, path = "the data dir", Path(root)
+    elif os.environ.get("CELEBA_DIR"):
+        source, path = "$CELEBA_DIR", Path(os.environ["CELEBA_DIR"])
+    else:
+        raise DatasetNotFound(
+            "CelebA not found: no data dir given and $CELEBA_DIR is not set. Pass --data-dir DIR "
+            f"(or set CELEBA_DIR) to a folder holding {IMAGE_FOLDERS[1]}/ or {IMAGE_ZIP}, "
+            f"{ATTRIBUTE_FILES[0]} and {PARTITION_FILES[0]} (or Kaggle's .csv lists); "
+            "`python -m training faces --out DIR` writes a drawn stand-in."
+        )
+    if not path.is_dir():
+        raise DatasetNotFound(f"CelebA folder {path} (from {source}) does not exist")
+    return path
+
+
+def find_layout(root: Path) -> CelebaLayout:
+    """Detect the official, Kaggle or zip layout under `root`; DatasetNotFound names what lacks."""
+    attributes = _first_file(root, ATTRIBUTE_FILES)
+    partition = _first_file(root, PARTITION_FILES)
+    images = _image_location(root)
+    missing = [
+        " or ".join(candidates)
+        for found, candidates in (
+            (attributes, ATTRIBUTE_FILES),
+            (partition, PARTITION_FILES),
+            (images, (*(f"{folder}/*.jpg" for folder in IMAGE_FOLDERS), IMAGE_ZIP)),
+        )
+        if found is None
+    ]
+    if attributes is None or partition is None or images is None:
+        raise DatasetNotFound(f"{root} is not a CelebA folder: missing {'; '.join(missing)}")
+    return CelebaLayout(attributes, partition, images)
+
+
+def _first_file(root: Path, names: Sequence[str]) -> Path | None:
+    return next((root / name for name in names if (root / name).is_file()), None)
+
+
+def _image_location(root: Path) -> Path | None:
+    for folder in IMAGE_FOLDERS:
+        if (root / folder).is_dir() and any((root / folder).glob("*.jpg")):
+            return root / folder
+    return root / IMAGE_ZIP if (root / IMAGE_ZIP).is_file() else None
+
+
+# ---------------------------------------------------------------------------------- lists
+
+
+@dataclass(frozen=True)
+class AttributeTable:
+    """The attribute list: one image per row, `labels` bool [N, 40] in CELEBA_ATTRIBUTES order."""
+
+    source: Path
+    image_names: list[str]
+    labels: np.ndarray
+
+
+def read_attributes(path: Path) -> AttributeTable:
+    """Parse `list_attr_celeba.txt` (count line, names line, rows) or Kaggle's `.csv`."""
+    lines = _content_lines(path)
+    if path.suffix == ".csv":
+        rows = list(csv.reader(lines))
+        if not rows or rows[0][:1] != ["image_id"]:
+            raise DatasetInvalid(f"{path}: the header must start with image_id")
+        return _attribute_table(path, rows[0][1:], rows[1:], first_line=2)
+    if len(lines) < 2 or not lines[0].strip().isdigit():
+        raise DatasetInvalid(f"{path} line 1: expected the image count, got {lines[:1]}")
+    table = _attribute_table(path, lines[1].split(), (line.split() for line in lines[2:]), 3)
+    if int(lines[0]) != len(table.image_names):
+        raise DatasetInvalid(
+            f"{path}: line 1 counts {int(lines[0])} images but {len(table.image_names)} rows follow"
+        )
+    return table
+
+
+def _attribute_table(
+    path: Path, header: list[str], rows: Iterable[list[str]], first_line: int
+) -> AttributeTable:
+    if tuple(header) != CELEBA_ATTRIBUTES:
+        missing = [name for name in CELEBA_ATTRIBUTES if name not in header]
+        extra = [name for name in header if name not in CELEBA_ATTRIBUTES]
+        raise DatasetInvalid(
+            f"{path}: the header must name the 40 CelebA attributes in the official order "
+            f"(missing: {missing}, unexpected: {extra})"
+        )
+    names: list[str] = []
+    flags: list[bytes] = []  # one 40-byte row each: far smaller than lists of Python bools
+    for number, tokens in enumerate(rows, start=first_line):
+        names.append(_check_attribute_row(path, number, tokens))
+        flags.append(bytes(value == "1" for value in tokens[1:]))
+    if not names:
+        raise DatasetInvalid(f"{path}: no image rows")
+    repeated = [name for name, rows in Counter(names).items() if rows > 1]
+    if repeated:
+        raise DatasetInvalid(f"{path}: image {repeated[0]} has more than one row")
+    labels = np.frombuffer(b"".join(flags), dtype=np.bool_).reshape(len(names), 40)
+    return AttributeTable(path, names, labels)
+
+
+def _check_attribute_row(path: Path, number: int, tokens: list[str]) -> str:
+    """The row's image name, after checking it has 40 values of -1 or 1."""
+    if len(tokens) != 41:
+        raise DatasetInvalid(
+            f"{path} line {number}: {len(tokens)} fields, expected an image name and 40 values"
+        )
+    for attribute, value in zip(CELEBA_ATTRIBUTES, tokens[1:], strict=True):
+        if value not in ("-1", "1"):
+            raise DatasetInvalid(
+                f"{path} line {number}: {attribute} is {value!r}, expected -1 or 1"
+            )
+    return tokens[0]
+
+
+def read_partition(path: Path, table: AttributeTable) -> np.ndarray:
+    """int8 [N], per attribute row: 0 train, 1 val, 2 test. Every row needs exactly one entry."""
+    lines = _content_lines(path)
+    if path.suffix == ".csv":
+        if lines[:1] != ["image_id,partition"]:
+            raise DatasetInvalid(f"{path} line 1: expected the header image_id,partition")
+        rows: Iterable[list[str]] = csv.reader(lines[1:])
+        first_line = 2
+    else:
+        rows, first_line = (line.split() for line in lines), 1
+    row_of = {name: i for i, name in enumerate(table.image_names)}
+    partition = np.full(len(row_of), -1, dtype=np.int8)
+    unknown: list[str] = []
+    for number, tokens in enumerate(rows, start=first_line):
+        if len(tokens) != 2 or tokens[1] not in ("0", "1", "2"):
+            raise DatasetInvalid(f"{path} line {number}: expected '<image> <0|1|2>', got {tokens}")
+        if tokens[0] in row_of:
+            partition[row_of[tokens[0]]] = int(tokens[1])
+        else:
+            unknown.append(tokens[0])
+    if unknown:
+        raise DatasetInvalid(
+            f"{path}: {len(unknown)} images are not in {table.source.name}, e.g. {unknown[:5]}"
+        )
+    unassigned = [table.image_names[i] for i in np.flatnonzero(partition < 0)[:5]]
+    if unassigned:
+        raise DatasetInvalid(f"{path}: images of {table.source.name} lack a split: {unassigned}")
+    return partition
+
+
+def _content_lines(path: Path) -> list[str]:
+    """The file's lines without trailing blank ones (many copies end with an empty line)."""
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def split_indices(partition: np.ndarray, max_images: int | None) -> list[np.ndarray]:
+    """Row indices of train, val and test; with `max_images`, the first ones in proportion."""
+    splits = [np.flatnonzero(partition == code) for code in range(len(CELEBA_SPLITS))]
+    if max_images is None or max_images >= len(partition):
+        return splits
+    held_out = [
+        min(len(s), max(1, round(max_images * len(s) / len(partition)))) for s in splits[1:]
+    ]
+    quotas = [max(1, max_images - sum(held_out)), *held_out]
+    return [s[:quota] for s, quota in zip(splits, quotas, strict=True)]
+
+
+# ---------------------------------------------------------------------------------- images
+
+
+class ImageArchive:
+    """Reads the aligned JPEGs by file name from a folder or, in place, from a zip archive.
+
+    Use it as a context manager: entering lists the images (and opens the zip), leaving closes it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+        self._members: dict[str, str] = {}
+
+    def __enter__(self) -> ImageArchive:
+        if self.path.suffix == ".zip":
+            self._zip = zipfile.ZipFile(self.path)
+            # Either inner layout: index members by file name, whatever their folder.
+            jpegs = [m for m in self._zip.namelist() if m.lower().endswith(".jpg")]
+            self._members = {PurePosixPath(m).name: m for m in reversed(jpegs)}
+        else:
+            self._members = {name: name for name in os.listdir(self.path)}
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+    def check_has(self, table: AttributeTable) -> None:
+        """DatasetInvalid if any row of the attribute list names an image that is not here."""
+        missing = [name for name in table.image_names if name not in self._members]
+        if missing:
+            raise DatasetInvalid(
+                f"{table.source}: {len(missing)} rows name images missing from {self.path}, "
+                f"e.g. {missing[:5]}"
+            )
+
+    def read(self, name: str) -> bytes:
+        if self._zip is not None:
+            return self._zip.read(self._members[name])
+        return (self.path / name).read_bytes()
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    """A chunk of encoded images for one worker process."""
+
+    names: list[str]
+    jpegs: list[bytes]
+    preprocessing: Preprocessing
+
+
+def decode_images(
+    archive: ImageArchive, names: list[str], preprocessing: Preprocessing, workers: int
+) -> np.ndarray:
+    """uint8 [len(names), S, S, 3], decoded on `workers` processes with a progress bar."""
+    height, width = preprocessing.resize
+    pixels = np.empty((len(names), height, width, 3), dtype=np.uint8)
+    chunks = [names[i : i + DECODE_CHUNK] for i in range(0, len(names), DECODE_CHUNK)]
+    jobs = (DecodeJob(c, [archive.read(n) for n in c], preprocessing) for c in chunks)
+    with tqdm(total=len(names), unit="img", desc="decoding CelebA", disable=None) as bar:
+        start = 0
+        for block in map_in_order(decode_job, jobs, workers):
+            pixels[start : start + len(block)] = block
+            start += len(block)
+            bar.update(len(block))
+    return pixels
+
+
+def decode_job(job: DecodeJob) -> np.ndarray:
+    """Decode and preprocess one chunk; DatasetInvalid names an unreadable file."""
+    return np.stack(
+        [_decode(n, data, job.preprocessing) for n, data in zip(job.names, job.jpegs, strict=True)]
+    )
+
+
+def _decode(name: str, data: bytes, preprocessing: Preprocessing) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return preprocessing.to_pixels(image)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DatasetInvalid(f"{name}: not a readable image ({exc})") from None
+
+
+def map_in_order(
+    function: Callable[[Job], Result], jobs: Iterable[Job], workers: int
+) -> Iterator[Result]:
+    """`map(function, jobs)` on `workers` processes (in this one if workers <= 1), in order.
+
+    At most two jobs per worker are in flight, so jobs built lazily (holding file contents) stay
+    bounded in memory; `Pool.imap` would build them all up front. `function` must be importable.
+    """
+    if workers <= 1:
+        yield from map(function, jobs)
+        return
+    # fork where there is one, as torch's DataLoader does: the children only decode or draw
+    # images, and unlike spawn or forkserver it never re-runs the __main__ script in each child
+    # (which loops forever when that script is stdin).
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(workers) as pool:
+        pending: deque[AsyncResult[Result]] = deque()
+        for job in jobs:
+            pending.append(pool.apply_async(function, (job,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
