@@ -40,6 +40,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nll-samples", type=int, default=50, help="importance samples for test NLL")
     p.add_argument("--models-dir", type=Path, default=Path("models"))
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    p.add_argument("--channels-last", action="store_true", help="NHWC activations (faster on CPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--resume", action="store_true", help="continue from runs/<name>/ckpt.pt")
     p.add_argument("--no-export", action="store_true", help="train only")
 
@@ -73,6 +75,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfi
         seed=args.seed,
         max_train_images=args.max_train_images,
         nll_samples=args.nll_samples,
+        channels_last=args.channels_last,
+        compile=args.compile,
     )
     return train_config, model_config
 

@@ -15,6 +15,7 @@ class DistContext:
     rank: int
     world_size: int
     device: torch.device
+    memory_format: torch.memory_format = torch.contiguous_format
 
     @property
     def is_main(self) -> bool:
@@ -30,15 +31,17 @@ def pick_device(local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def init_distributed() -> DistContext:
+def init_distributed(channels_last: bool = False) -> DistContext:
+    """Join torchrun's process group if launched by it; channels_last picks NHWC activations."""
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     if "RANK" not in os.environ:
-        return DistContext(rank=0, world_size=1, device=pick_device())
+        return DistContext(0, 1, pick_device(), memory_format)
     local_rank = int(os.environ["LOCAL_RANK"])
     device = pick_device(local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), device=device)
+    return DistContext(dist.get_rank(), dist.get_world_size(), device, memory_format)
 
 
 def all_reduce_mean(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:

@@ -84,14 +84,15 @@ def epoch_batches(
 def to_input(
     split: LabeledImages, index: np.ndarray, prep: Preprocessing, ctx: DistContext
 ) -> torch.Tensor:
-    return torch.from_numpy(prep.to_tensor(split.pixels[index])).to(ctx.device)
+    x = torch.from_numpy(prep.to_tensor(split.pixels[index])).to(ctx.device)
+    return x.contiguous(memory_format=ctx.memory_format)
 
 
 def train(
     train_config: TrainConfig, model_config: ModelConfig, run_dir: Path, resume: bool
 ) -> Path:
     """Train, checkpointing to run_dir/ckpt.pt after every epoch; returns the checkpoint path."""
-    ctx = init_distributed()
+    ctx = init_distributed(channels_last=train_config.channels_last)
     try:
         return _train(train_config, model_config, run_dir, resume, ctx)
     finally:
@@ -109,6 +110,7 @@ def _train(
     data = load_dataset(train_config.dataset, _data_dir(train_config), train_config.image_size)
     _check_shapes(model_config, data.preprocessing)
     model = build_model(model_config).to(ctx.device)
+    model.to(memory_format=ctx.memory_format)  # type: ignore[call-overload]
     optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
     path = run_dir / CHECKPOINT
     ckpt = _start_state(path, resume, model, optimizer, train_config, model_config)
@@ -116,7 +118,9 @@ def _train(
         run_dir.mkdir(parents=True, exist_ok=True)
         if not resume:
             (run_dir / METRICS_LOG).unlink(missing_ok=True)
-    wrapped = DistributedDataParallel(model) if ctx.world_size > 1 else model
+    wrapped: torch.nn.Module = DistributedDataParallel(model) if ctx.world_size > 1 else model
+    if train_config.compile:
+        wrapped = torch.compile(wrapped)  # type: ignore[assignment]
     for epoch in range(ckpt.epoch, train_config.epochs):
         stats = train_epoch(wrapped, optimizer, data, train_config, epoch, ctx)
         val = validate(model, data.val, data.preprocessing, train_config, ctx)
