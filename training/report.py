@@ -19,6 +19,7 @@ from service.latent import interpolate
 from training.data import DatasetSplits, load_dataset
 
 SWEEP = np.linspace(-3, 3, 7)
+SHOWCASE = ("Smiling", "Eyeglasses", "Wearing_Hat", "Blond_Hair", "Male", "Mouth_Slightly_Open")
 
 
 @dataclass
@@ -169,7 +170,8 @@ def interpolation(
 
 def attribute_sweeps(graphs: BundleGraphs, z: np.ndarray, count: int = 6) -> Figure:
     """Each row adds strength * vector (-3 ... +3) to one test image's code."""
-    chosen = graphs.attributes[:count]
+    preferred = [a for a in graphs.attributes if a.name in SHOWCASE]
+    chosen = (preferred or graphs.attributes)[:count]
     rows = [
         graphs.decode(z[i % len(z)] + SWEEP[:, None] * a.as_array()) for i, a in enumerate(chosen)
     ]
