@@ -29,7 +29,7 @@ $(VENV)/.dev: $(VENV)/.serve requirements/constraints.txt
 	touch $@
 
 run: $(VENV)/.serve
-	$(PY) -m service --host $(HOST) --port $(PORT) --model-dir models
+	$(PY) -m service --host $(HOST) --port $(PORT) --model-dir models --data-dir data/service
 
 test: $(VENV)/.dev
 	$(PY) -m pytest

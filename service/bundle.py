@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -157,8 +158,11 @@ def read_attributes(path: Path, latent_dim: int) -> list[AttributeVector]:
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON to a temporary sibling, fsync, then rename: readers see old or new, never torn."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write JSON to a temporary sibling, fsync, then rename: readers see old or new, never torn.
+
+    The temporary name is unique, so concurrent writers (threads, workers, replicas sharing a
+    volume) never write into the same file; the last rename wins."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with tmp.open("w", encoding="utf-8") as f:
         json.dump(payload, f, indent=1)
         f.flush()

@@ -72,3 +72,20 @@ class Overloaded(ServiceError):
 class InferenceTimeout(ServiceError):
     status_code = 504
     code = "inference_timeout"
+
+
+class NotAcceptable(ServiceError):
+    status_code = 406
+    code = "not_acceptable"
+
+
+class NotConfigured(ServiceError):
+    """A feature needs a setting the operator has not given (e.g. the data directory)."""
+
+    status_code = 503
+    code = "not_configured"
+
+
+def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
+    """The one JSON shape of every error response."""
+    return {"error": {"code": code, "message": message, "detail": detail}}

@@ -40,6 +40,8 @@ class Preprocessing(BaseModel):
     def to_pixels(self, image: Image.Image) -> np.ndarray:
         """Orient, convert, crop and resize a PIL image to uint8 pixels [H, W] or [H, W, 3]."""
         image = ImageOps.exif_transpose(image)
+        if image.mode.startswith("I;16"):  # 16-bit grayscale: keep the high byte (convert clips)
+            image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
         if image.mode in ("RGBA", "LA", "PA") or (
             image.mode == "P" and "transparency" in image.info
         ):

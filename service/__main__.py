@@ -1,0 +1,69 @@
+"""`python -m service`: serve the bundles in --model-dir over HTTP with uvicorn.
+
+Flags override the same settings from the environment (`VAE_SERVE_*`, see service.config)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import get_args
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from service.app import create_app
+from service.config import LogLevel, Settings
+from service.logs import configure_logging
+
+FACTORY = "service.__main__:app_from_environment"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
+    parser.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (default 8000)")
+    parser.add_argument("--model-dir", type=Path, help="folder of model bundles (default models)")
+    parser.add_argument("--data-dir", type=Path, help="writable folder for custom vectors")
+    parser.add_argument("--workers", type=int, help="uvicorn worker processes (default 1)")
+    parser.add_argument("--log-level", choices=get_args(LogLevel), help="default info")
+    return parser.parse_args(argv)
+
+
+def settings_from(argv: list[str] | None = None) -> Settings:
+    """The environment's settings, overridden by the flags that were given."""
+    overrides = {k: v for k, v in vars(parse_args(argv)).items() if v is not None}
+    return Settings(**overrides)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        settings = settings_from(argv)
+    except ValidationError as exc:
+        sys.exit(f"invalid settings:\n{exc}")
+    configure_logging(settings.log_level)
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,  # ours: JSON lines
+        "access_log": False,  # ours: one line per request, with the request id
+        "server_header": False,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        return
+    os.environ.update(settings.environment())  # each worker rebuilds the same settings
+    uvicorn.run(FACTORY, factory=True, workers=settings.workers, **common)  # type: ignore[arg-type]
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process, when there are several."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+if __name__ == "__main__":
+    main()

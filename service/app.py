@@ -1,0 +1,107 @@
+"""Build the FastAPI app from settings. Nothing runs at import: models load in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
+
+import anyio.to_thread
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
+
+from service import __version__, api
+from service.attributes import AttributeStore
+from service.config import Settings
+from service.dependencies import Services, require_api_key
+from service.handlers import install_handlers
+from service.metrics import Metrics
+from service.middleware import REQUEST_ID_HEADER, BodyLimit, RequestObserver
+from service.openapi import openapi_builder
+from service.operations import Operations
+from service.registry import ModelRegistry
+from service.runtime import InferencePool, RuntimeOptions, load_model
+
+logger = logging.getLogger("vae_serve")
+
+DESCRIPTION = """Encode, decode, sample, edit and interpolate in the latent space of autoencoders
+and VAEs trained on Fashion-MNIST (and more), served from ONNX bundles.
+
+Images travel as base64 PNG or JPEG strings in JSON, or as `images` file parts in
+multipart/form-data. Errors are always `{"error": {"code", "message", "detail"}}`.
+"""
+TAGS = [
+    {"name": "latent space", "description": "Encode, decode, sample, edit, interpolate."},
+    {"name": "attributes", "description": "Attribute vectors, built-in and custom."},
+    {"name": "models", "description": "The models served and their metadata."},
+    {"name": "admin", "description": "Reload bundles without a restart."},
+    {"name": "operations", "description": "Health, readiness, metrics."},
+]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    services = _services(settings)
+    app = FastAPIOffline(
+        title="vae-serve",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=_lifespan(services),
+        swagger_ui_parameters={"displayRequestDuration": True},
+    )
+    app.state.services = services
+    app.include_router(api.ops)
+    auth = [Depends(require_api_key)] if settings.api_key is not None else []
+    app.include_router(api.v1, dependencies=auth)
+    app.openapi = openapi_builder(  # type: ignore[method-assign]
+        app, api.REQUEST_MODELS, settings.max_items
+    )
+    install_handlers(app, routes=[*api.ops.routes, *api.v1.routes])
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Content-Type", "X-API-Key", "Authorization", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER],
+        )
+    app.add_middleware(
+        RequestObserver, metrics=services.metrics, known_model=services.registry.known
+    )
+    return app
+
+
+def _services(settings: Settings) -> Services:
+    metrics = Metrics()
+    options = RuntimeOptions(settings.intra_op_threads, observe=metrics.observe_inference)
+    registry = ModelRegistry(settings.model_dir, partial(load_model, options=options))
+    metrics.track_models(partial(registry.count, True), partial(registry.count, False))
+    attributes = AttributeStore(settings.data_dir)
+    return Services(
+        settings=settings,
+        registry=registry,
+        operations=Operations(registry, attributes, settings.max_image_pixels),
+        pool=InferencePool(settings.inference_concurrency),
+        metrics=metrics,
+    )
+
+
+def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        start = time.perf_counter()
+        results = await anyio.to_thread.run_sync(services.registry.load_all)
+        serving = sum(r.outcome == "added" for r in results)
+        logger.info(
+            "ready: %d of %d bundles serving, loaded in %.2f s",
+            serving, len(results), time.perf_counter() - start,
+            extra={"model_dir": str(services.settings.model_dir)},
+        )  # fmt: skip
+        yield
+        services.pool.close()
+
+    return lifespan

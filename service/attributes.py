@@ -1,0 +1,152 @@
+"""Attribute vectors of a model: the bundle's built-in ones (read-only) plus custom ones that users
+compute from example images, stored in the data directory as
+`<data_dir>/<model>/attributes/<name>.json`.
+
+Custom vectors are read from disk on every lookup (one small file), never cached, so replicas that
+share the data volume, and a model reloaded in place, all see the same set.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from service import bundle
+from service.bundle import AttributeVector
+from service.errors import AttributeNotFound, Conflict, InvalidInput, NotConfigured
+from service.latent import attribute_vector
+from service.runtime import Model
+
+logger = logging.getLogger("vae_serve.attributes")
+
+# ASCII letters, digits, space, '_', '.', '-'; starts with a letter or digit: no path tricks, no
+# look-alike Unicode, a safe file name on any file system.
+_NAME = r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}"
+NAME_PATTERN = f"^{_NAME}$"
+MIN_EXAMPLES = 3
+
+
+class CustomVectorFile(BaseModel):
+    """One custom vector on disk, tied to the encoder whose latent space it lives in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vector: AttributeVector
+    encoder_sha256: str
+    created_at: str
+
+
+def valid_name(name: str) -> bool:
+    return re.fullmatch(_NAME, name, flags=re.ASCII) is not None
+
+
+def from_examples(name: str, z_mean: np.ndarray, positive: int) -> AttributeVector:
+    """The training method (mean code with the attribute minus mean code without it) applied to
+    examples: the first `positive` rows of z_mean have the attribute, the rest do not."""
+    has_attribute = np.arange(len(z_mean)) < positive
+    vector = attribute_vector(z_mean, has_attribute)
+    return AttributeVector(
+        name=name,
+        vector=vector.tolist(),
+        count_positive=positive,
+        count_negative=len(z_mean) - positive,
+        norm=float(np.linalg.norm(vector)),
+        custom=True,
+    )
+
+
+class AttributeStore:
+    """Looks up built-in and custom vectors; writes custom ones atomically."""
+
+    def __init__(self, data_dir: Path | None):
+        self._data_dir = data_dir
+
+    def all(self, model: Model) -> list[AttributeVector]:
+        return [*model.attributes.values(), *self._customs(model)]
+
+    def get(self, model: Model, name: str) -> AttributeVector:
+        if name in model.attributes:
+            return model.attributes[name]
+        custom = self._read(model, name) if valid_name(name) else None
+        if custom is None:
+            raise AttributeNotFound(
+                f"model {model.name!r} has no attribute {name!r}",
+                detail={"attributes": [vector.name for vector in self.all(model)]},
+            )
+        return custom
+
+    def put(self, model: Model, vector: AttributeVector) -> bool:
+        """Store (or replace) a custom vector; True if it is new."""
+        self.check_writable(model, vector.name)
+        path = self._path(model, vector.name)
+        created = not path.exists()
+        record = CustomVectorFile(
+            vector=vector,
+            encoder_sha256=model.encoder_sha256,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            bundle.write_json_atomic(path, record.model_dump())
+        except OSError as exc:
+            raise NotConfigured(
+                f"cannot write custom vectors to the data directory: {exc.strerror}"
+            ) from None
+        return created
+
+    def delete(self, model: Model, name: str) -> None:
+        self.check_writable(model, name)
+        try:
+            self._path(model, name).unlink()
+        except FileNotFoundError:
+            raise AttributeNotFound(
+                f"model {model.name!r} has no custom attribute {name!r}"
+            ) from None
+
+    def check_writable(self, model: Model, name: str) -> None:
+        """Raise unless `name` may be created, replaced or deleted as a custom vector."""
+        if name in model.attributes:
+            raise Conflict(f"{name!r} is a built-in attribute of {model.name!r}; it is read-only")
+        if not valid_name(name):
+            raise InvalidInput(f"{name!r} is not a valid custom attribute name ({NAME_PATTERN})")
+        if self._data_dir is None:
+            raise NotConfigured(
+                "custom attribute vectors need a writable data directory: "
+                "set VAE_SERVE_DATA_DIR (or --data-dir)"
+            )
+
+    def _customs(self, model: Model) -> list[AttributeVector]:
+        if self._data_dir is None:
+            return []
+        folder = self._data_dir / model.name / "attributes"
+        names = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+        wanted = [name for name in names if valid_name(name) and name not in model.attributes]
+        vectors = (self._read(model, name) for name in wanted)
+        return [vector for vector in vectors if vector is not None]
+
+    def _read(self, model: Model, name: str) -> AttributeVector | None:
+        if self._data_dir is None:
+            return None
+        path = self._path(model, name)
+        try:
+            record = CustomVectorFile.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValidationError) as exc:
+            logger.warning("ignoring unreadable custom vector %s: %s", path, exc)
+            return None
+        if record.encoder_sha256 != model.encoder_sha256 or len(record.vector.vector) != (
+            model.latent_dim
+        ):
+            logger.warning("ignoring custom vector %s: made with another encoder", path)
+            return None
+        return record.vector
+
+    def _path(self, model: Model, name: str) -> Path:
+        assert self._data_dir is not None and valid_name(name), name
+        return self._data_dir / model.name / "attributes" / f"{name}.json"

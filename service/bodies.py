@@ -1,0 +1,142 @@
+"""Request bodies in either encoding: JSON (images as base64 strings) or multipart/form-data (images
+as file parts, repeated under one field name; other fields as form fields, JSON-encoded when not
+plain text). Both are validated by the same pydantic model, so every endpoint has one handler.
+
+`parsed(Model)` is the FastAPI dependency; `request_body(Model, examples)` documents both
+encodings in the OpenAPI schema (FastAPI cannot infer a body it does not parse itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from service.errors import InvalidInput
+from service.schemas import MAX_ITEMS_MARK
+
+M = TypeVar("M", bound=BaseModel)
+# Fields that carry images: always lists, one file part per image in multipart.
+IMAGE_FIELDS = ("images", "positive", "negative")
+MAX_FORM_FIELDS = 32
+
+
+def parsed(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency that reads the body as JSON or multipart and validates it as `model`."""
+
+    async def parse(request: Request) -> M:
+        settings = request.app.state.services.settings
+        context = {"max_items": settings.max_items}
+        content_type = request.headers.get("content-type", "")
+        try:
+            if content_type.startswith("multipart/form-data"):
+                fields = await _form(request, 2 * settings.max_items, settings.max_body_bytes)
+                return model.model_validate(fields, context=context)
+            # Anything else is read as JSON: `curl -d` says form-urlencoded but sends JSON.
+            return model.model_validate_json(await request.body(), context=context)
+        except ValidationError as exc:
+            raise InvalidInput(_summary(exc), detail=validation_detail(exc)) from None
+
+    return parse
+
+
+async def _form(request: Request, max_files: int, max_part_bytes: int) -> dict[str, Any]:
+    fields: dict[str, list[Any]] = {}
+    try:
+        async with request.form(
+            max_files=max_files, max_fields=MAX_FORM_FIELDS, max_part_size=max_part_bytes
+        ) as form:
+            for key, value in form.multi_items():
+                fields.setdefault(key, []).append(await _form_item(key, value))
+    except HTTPException as exc:  # Starlette's report of a malformed multipart body
+        raise InvalidInput(f"malformed multipart body: {exc.detail}") from None
+    return {k: v if k in IMAGE_FIELDS or len(v) > 1 else v[0] for k, v in fields.items()}
+
+
+async def _form_item(key: str, value: UploadFile | str) -> Any:
+    """A file part's bytes; an image field's text (base64) as is; other text as JSON when it parses
+    (numbers, booleans, lists, objects), else as text."""
+    if isinstance(value, UploadFile):
+        return await value.read()
+    if key in IMAGE_FIELDS:
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+
+
+def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors without the offending input (it may be megabytes of base64)."""
+    return [
+        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def _summary(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"invalid request body: {where}: {first['msg']}{more}"
+
+
+def request_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra` documenting `model` as a JSON or a multipart body, with JSON examples."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": ref, "examples": examples},
+                "multipart/form-data": _multipart(model),
+            },
+        }
+    }
+
+
+def _multipart(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    properties: dict[str, Any] = {}
+    for name, prop in schema["properties"].items():
+        if name in IMAGE_FIELDS:
+            properties[name] = _files(prop)
+        elif _structured(prop):
+            properties[name] = _json_text(prop)
+        else:
+            properties[name] = prop
+    multipart: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": schema.get("required", []),
+        "additionalProperties": False,
+    }
+    return {"schema": multipart}
+
+
+def _files(prop: dict[str, Any]) -> dict[str, Any]:
+    """An image list's schema as file parts, with its limits on the count."""
+    array = next(o for o in prop.get("anyOf", [prop]) if o.get("type") == "array")
+    limits = {k: v for k, v in array.items() if k in ("minItems", "maxItems", MAX_ITEMS_MARK)}
+    files = {"type": "string", "format": "binary"}
+    return {"type": "array", "items": files, "description": "Image files."} | limits
+
+
+def _json_text(prop: dict[str, Any]) -> dict[str, Any]:
+    """A list or object field: one form field holding its JSON text."""
+    return {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": prop,
+        "description": f"JSON text. {prop.get('description', '')}".strip(),
+    }
+
+
+def _structured(prop: dict[str, Any]) -> bool:
+    options = prop.get("anyOf", [prop])
+    return any(o.get("type") in ("array", "object") or "$ref" in o for o in options)

@@ -1,0 +1,113 @@
+"""Service settings: one class, read from `VAE_SERVE_*` environment variables (and the flags of
+`python -m service`), validated at start-up, built once and passed to `service.app.create_app`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+MIN_API_KEY_LENGTH = 8
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Each field maps to `VAE_SERVE_<FIELD>`."""
+
+    # An empty variable (`VAE_SERVE_API_KEY=` in a compose file) means unset.
+    model_config = SettingsConfigDict(
+        env_prefix="VAE_SERVE_", env_ignore_empty=True, extra="forbid", frozen=True
+    )
+
+    host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 in a container.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+    model_dir: Path = Field(
+        Path("models"), description="Folder of model bundles, one sub-folder per model."
+    )
+    data_dir: Path | None = Field(
+        None,
+        description="Writable folder for custom attribute vectors "
+        "(<data_dir>/<model>/attributes/<name>.json). Unset: custom vectors are off.",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="When set, every /v1 call needs it in `X-API-Key` (or `Authorization: Bearer`)."
+        " Health, metrics and docs stay open.",
+    )
+    log_level: LogLevel = Field("info", description="Minimum level of the JSON log lines.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS, comma-separated. Empty (the default): CORS is off.",
+    )
+    max_items: int = Field(
+        256, ge=1, le=10_000, description="Most images, vectors, samples or steps in one request."
+    )
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    max_image_pixels: int = Field(
+        25_000_000,
+        ge=64,
+        description="Largest decoded image, in pixels (413 above); checked from the header "
+        "before decoding, against decompression bombs.",
+    )
+    intra_op_threads: int = Field(
+        1, ge=1, le=256, description="ONNX Runtime threads per graph run (intra-op)."
+    )
+    inference_concurrency: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=256,
+        description="Requests whose inference (decode, preprocess, ONNX, PNG) runs at once, in a "
+        "thread pool off the event loop. Defaults to the number of CPUs.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lowercase_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("model_dir")
+    @classmethod
+    def _model_dir_exists(cls, value: Path) -> Path:
+        if not value.is_dir():
+            raise ValueError(f"{value} is not a directory (the folder of model bundles)")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_is_a_directory(cls, value: Path | None) -> Path | None:
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError(f"{value} exists and is not a directory")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        key = value.get_secret_value()
+        if len(key) < MIN_API_KEY_LENGTH or key != key.strip():
+            raise ValueError(
+                f"must be at least {MIN_API_KEY_LENGTH} characters with no surrounding spaces"
+            )
+        return value
+
+    def environment(self) -> dict[str, str]:
+        """These settings as `VAE_SERVE_*` variables, for worker processes to rebuild them."""
+        values = self.model_dump(exclude_none=True)
+        values["cors_origins"] = ",".join(self.cors_origins)
+        if self.api_key is not None:
+            values["api_key"] = self.api_key.get_secret_value()
+        return {f"VAE_SERVE_{key.upper()}": str(value) for key, value in values.items()}

@@ -1,0 +1,129 @@
+"""FastAPI dependencies: the app's services, the model named in the path, the API key check, and
+content negotiation. Routes declare these through the `Annotated` aliases below."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import APIKeyHeader
+
+from service import examples
+from service.attributes import NAME_PATTERN
+from service.config import Settings
+from service.errors import Unauthorized
+from service.metrics import Metrics
+from service.operations import Operations
+from service.registry import Loaded, ModelRegistry
+from service.runtime import InferencePool, Model
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything a request may use; built by `create_app`, stored on `app.state.services`."""
+
+    settings: Settings
+    registry: ModelRegistry
+    operations: Operations
+    pool: InferencePool
+    metrics: Metrics
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_operations(services: ServicesDep) -> Operations:
+    return services.operations
+
+
+def get_pool(services: ServicesDep) -> InferencePool:
+    return services.pool
+
+
+OperationsDep = Annotated[Operations, Depends(get_operations)]
+PoolDep = Annotated[InferencePool, Depends(get_pool)]
+
+ModelName = Annotated[
+    str,
+    Path(
+        description="The model's name: its bundle's folder in the model directory.",
+        openapi_examples=examples.MODEL_PARAMETER,
+    ),
+]
+
+
+def get_model(model: ModelName, services: ServicesDep) -> Model:
+    return services.registry.get(model)
+
+
+def get_loaded(model: ModelName, services: ServicesDep) -> Loaded:
+    return services.registry.entry(model)
+
+
+ModelDep = Annotated[Model, Depends(get_model)]
+LoadedDep = Annotated[Loaded, Depends(get_loaded)]
+
+AttributeName = Annotated[
+    str,
+    Path(
+        description="A built-in or custom attribute's name.",
+        min_length=1,
+        max_length=200,
+        openapi_examples=examples.ATTRIBUTE_PARAMETER,
+    ),
+]
+CustomAttributeName = Annotated[
+    str,
+    Path(
+        description="A custom attribute's name: ASCII letters, digits, space, _ . -, at most 64.",
+        pattern=NAME_PATTERN,
+        openapi_examples=examples.CUSTOM_ATTRIBUTE_PARAMETER,
+    ),
+]
+
+_api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="Needed on every /v1 call when the server sets VAE_SERVE_API_KEY.",
+)
+
+
+def require_api_key(
+    services: ServicesDep,
+    request: Request,
+    api_key: Annotated[str | None, Security(_api_key_header)],
+) -> None:
+    """401 unless the request carries the key, in `X-API-Key` or `Authorization: Bearer`."""
+    expected = services.settings.api_key
+    if expected is None:
+        return
+    offered = api_key or _bearer(request.headers.get("authorization", ""))
+    # Constant-time comparison: response timing must not reveal how much of a guess was right.
+    if offered is None or not hmac.compare_digest(
+        offered.encode(), expected.get_secret_value().encode()
+    ):
+        raise Unauthorized(
+            "missing or wrong API key: send it in the X-API-Key header",
+            headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
+        )
+
+
+def _bearer(authorization: str) -> str | None:
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def wants_png(request: Request) -> bool:
+    """True when the client asks for image/png rather than JSON."""
+    accept = request.headers.get("accept", "")
+    return "image/png" in accept and "application/json" not in accept
+
+
+WantsPng = Annotated[bool, Depends(wants_png)]

@@ -1,0 +1,57 @@
+"""Prometheus metrics, in a registry of the app's own (tests build many apps in one process).
+
+Endpoints are labelled by route template (`/v1/models/{model}/encode`), never the raw path, and
+models only by names the registry knows, so clients cannot inflate the label sets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # the text format every Prometheus version reads
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+INFERENCE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ["method", "endpoint", "model"]
+        self.requests = Counter(
+            "vae_serve_requests", "HTTP requests answered.", [*labels, "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.errors = Counter(
+            "vae_serve_request_errors", "HTTP requests answered with a 4xx or 5xx.",
+            [*labels, "status", "code"], registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "vae_serve_request_duration_seconds", "Time from request to last response byte.",
+            labels, buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.inference = Histogram(
+            "vae_serve_inference_seconds", "ONNX Runtime time per graph run.", ["model", "graph"],
+            buckets=INFERENCE_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+
+    def observe_request(
+        self, method: str, endpoint: str, model: str, status: int, seconds: float, code: str
+    ) -> None:
+        self.requests.labels(method, endpoint, model, str(status)).inc()
+        self.latency.labels(method, endpoint, model).observe(seconds)
+        if status >= 400:
+            self.errors.labels(method, endpoint, model, str(status), code).inc()
+
+    def observe_inference(self, model: str, graph: str, seconds: float) -> None:
+        self.inference.labels(model, graph).observe(seconds)
+
+    def track_models(self, available: Callable[[], int], unavailable: Callable[[], int]) -> None:
+        """Report the number of serving and broken bundles, read at each scrape."""
+        for name, count in (("available", available), ("unavailable", unavailable)):
+            gauge = Gauge(f"vae_serve_models_{name}", f"Bundles {name}.", registry=self.registry)
+            gauge.set_function(count)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

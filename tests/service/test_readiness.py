@@ -1,0 +1,132 @@
+"""Start-up validation of bundles, /readyz, and broken bundles served as unavailable."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.bundle import sha256_file
+from service.config import Settings
+from tests.service.helpers import assert_error, b64
+
+BROKEN = "fashion-vae-2d"
+
+
+def rewrite_manifest(bundle: Path, **changes: object) -> None:
+    manifest = json.loads((bundle / "model.json").read_text())
+    manifest.update(changes)
+    (bundle / "model.json").write_text(json.dumps(manifest))
+
+
+def rehash(bundle: Path) -> None:
+    """Make the manifest's checksums match the files again (to get past the sha256 check)."""
+    files = {name: sha256_file(bundle / name) for name in ("encoder.onnx", "decoder.onnx")}
+    manifest = json.loads((bundle / "model.json").read_text())
+    rewrite_manifest(bundle, files=manifest["files"] | files)
+
+
+def test_readyz_is_503_before_loading_and_200_after(model_dir: Path) -> None:
+    client = TestClient(create_app(Settings(model_dir=model_dir)))
+    before = client.get("/readyz")  # the lifespan (which loads the models) has not run
+    assert before.status_code == 503
+    assert before.json() == {"ready": False, "models": []}
+    with client:
+        after = client.get("/readyz")
+        assert after.status_code == 200
+        assert after.json()["ready"] is True
+        assert {m["name"] for m in after.json()["models"]} >= {"fashion-vae-2d", "fashion-ae-2d"}
+
+
+def test_readyz_is_503_with_no_models(tmp_path: Path) -> None:
+    with TestClient(create_app(Settings(model_dir=tmp_path))) as client:
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["ready"] is False
+        assert client.get("/healthz").status_code == 200
+
+
+def test_readyz_is_503_when_the_only_bundle_is_broken(models_copy: Path, tmp_path: Path) -> None:
+    only = tmp_path / "only"
+    only.mkdir()
+    shutil.move(models_copy / BROKEN, only / BROKEN)
+    (only / BROKEN / "decoder.onnx").unlink()
+    with TestClient(create_app(Settings(model_dir=only))) as client:
+        assert client.get("/readyz").status_code == 503
+
+
+def corrupt_checksum(bundle: Path) -> str:
+    with (bundle / "encoder.onnx").open("r+b") as f:
+        f.seek(100)
+        byte = f.read(1)
+        f.seek(100)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    return "encoder.onnx: sha256 does not match"
+
+
+def missing_file(bundle: Path) -> str:
+    (bundle / "decoder.onnx").unlink()
+    return "decoder.onnx: missing"
+
+
+def bad_manifest(bundle: Path) -> str:
+    (bundle / "model.json").write_text("{ not json")
+    return "model.json: "
+
+
+def wrong_kind(bundle: Path) -> str:
+    rewrite_manifest(bundle, kind="ae")  # a VAE's encoder has z_log_var, an AE's must not
+    return "outputs are z_mean"
+
+
+def swapped_graphs(bundle: Path) -> str:
+    encoder, decoder = bundle / "encoder.onnx", bundle / "decoder.onnx"
+    encoder.rename(bundle / "tmp.onnx")
+    decoder.rename(encoder)
+    (bundle / "tmp.onnx").rename(decoder)
+    rehash(bundle)
+    return "encoder.onnx: inputs are z tensor(float)"
+
+
+def wrong_latent_dim(bundle: Path) -> str:
+    rewrite_manifest(bundle, latent_dim=3, latent_prior={"kind": "standard_normal"})
+    return "attributes.json: vector 'T-shirt/top' has 2 dims, not 3"
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [corrupt_checksum, missing_file, bad_manifest, wrong_kind, swapped_graphs, wrong_latent_dim],
+)
+def test_a_broken_bundle_is_listed_unavailable_and_the_others_serve(
+    models_copy: Path, trouser: bytes, caplog: pytest.LogCaptureFixture, corrupt: object
+) -> None:
+    assert callable(corrupt)
+    reason = corrupt(models_copy / BROKEN)
+    with (
+        caplog.at_level(logging.ERROR),
+        TestClient(create_app(Settings(model_dir=models_copy))) as client,
+    ):
+        assert client.get("/readyz").status_code == 200  # every *valid* bundle is loaded
+        models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+        assert models[BROKEN]["available"] is False
+        assert reason in models[BROKEN]["reason"]
+        assert models["fashion-ae-2d"]["available"] is True
+        response = client.post(f"/v1/models/{BROKEN}/encode", json={"images": [b64(trouser)]})
+        assert reason in assert_error(response, 503, "model_unavailable")["message"]
+        assert_error(client.get(f"/v1/models/{BROKEN}"), 503, "model_unavailable")
+        ok = client.post("/v1/models/fashion-ae-2d/encode", json={"images": [b64(trouser)]})
+        assert ok.status_code == 200
+    logged = [r.getMessage() for r in caplog.records if r.name == "vae_serve.registry"]
+    assert any(BROKEN in line and reason in line for line in logged), logged
+
+
+def test_staging_folders_of_the_exporter_are_ignored(models_copy: Path) -> None:
+    shutil.copytree(models_copy / BROKEN, models_copy / f".{BROKEN}.staging")
+    with TestClient(create_app(Settings(model_dir=models_copy))) as client:
+        names = [m["name"] for m in client.get("/v1/models").json()["models"]]
+        assert f".{BROKEN}.staging" not in names
