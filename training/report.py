@@ -1,9 +1,8 @@
-"""`python -m training report MODEL_DIR`: figures of a bundle, computed from its ONNX graphs on the
+"""`python -m training report MODEL_DIR`: figures of a bundle, computed from its ONNX model on the
 real test set, so they show exactly what the service serves."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -11,81 +10,51 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import onnxruntime as ort
 from matplotlib.figure import Figure
 
-from service import bundle
 from service.latent import interpolate
+from service.runtime import Model, RuntimeOptions, load_model
 from training.data import DatasetSplits, load_dataset
 
 SWEEP = np.linspace(-3, 3, 7)
 SHOWCASE = ("Smiling", "Eyeglasses", "Wearing_Hat", "Blond_Hair", "Male", "Mouth_Slightly_Open")
 
 
-@dataclass
-class BundleGraphs:
-    """A bundle's manifest, attribute vectors and ONNX sessions."""
+def encode(model: Model, pixels: np.ndarray) -> np.ndarray:
+    """z_mean of uint8 pixels, preprocessed as the bundle says."""
+    x = model.manifest.preprocessing.to_tensor(pixels)
+    return np.concatenate([model.encode(x[i : i + 1000]).z_mean for i in range(0, len(x), 1000)])
 
-    manifest: bundle.Manifest
-    attributes: list[bundle.AttributeVector]
-    encoder: ort.InferenceSession
-    decoder: ort.InferenceSession
 
-    @classmethod
-    def load(cls, path: Path) -> BundleGraphs:
-        manifest = bundle.read_manifest(path)
-        return cls(
-            manifest=manifest,
-            attributes=bundle.read_attributes(path / bundle.ATTRIBUTES, manifest.latent_dim),
-            encoder=ort.InferenceSession(str(path / bundle.ENCODER)),
-            decoder=ort.InferenceSession(str(path / bundle.DECODER)),
-        )
-
-    def encode(self, pixels: np.ndarray) -> np.ndarray:
-        x = self.manifest.preprocessing.to_tensor(pixels)
-        return np.concatenate(
-            [
-                self.encoder.run(["z_mean"], {"image": x[i : i + 1000]})[0]
-                for i in range(0, len(x), 1000)
-            ]
-        )
-
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        """[N, H, W] or [N, H, W, 3] images in [0, 1]."""
-        images = self.decoder.run(None, {"z": z.astype(np.float32)})[0]
-        return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
-
-    def prior_sample(self, n: int, seed: int = 0) -> np.ndarray:
-        eps = np.random.default_rng(seed).standard_normal((n, self.manifest.latent_dim))
-        prior = self.manifest.latent_prior
-        if prior.kind == "standard_normal":
-            return eps.astype(np.float32)
-        return (np.asarray(prior.mean) + eps @ np.asarray(prior.cholesky).T).astype(np.float32)
+def decode(model: Model, z: np.ndarray) -> np.ndarray:
+    """[N, H, W] or [N, H, W, 3] images in [0, 1], ready for imshow."""
+    images = model.decode(z)
+    return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 
 
 def write_report(
     model_dir: Path, out: Path | None = None, data_dir: str | None = None
 ) -> list[Path]:
-    graphs = BundleGraphs.load(model_dir)
+    model = load_model(model_dir, RuntimeOptions(intra_op_threads=2))
     out = out or Path("docs/figures") / model_dir.name
     out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(
-        graphs.manifest.dataset.name,
+        model.manifest.dataset.name,
         Path(data_dir) if data_dir else None,
-        graphs.manifest.preprocessing.resize[0],
+        model.manifest.preprocessing.resize[0],
     )
     test = data.test.subset(slice(0, 5000))
-    z_test = graphs.encode(test.pixels)
+    z_test = encode(model, test.pixels)
     figures = {
-        "latent_scatter.png": lambda: latent_scatter(graphs, z_test, test.labels, data),
-        "reconstructions.png": lambda: reconstructions(graphs, test.pixels[:12]),
-        "samples.png": lambda: samples(graphs),
-        "interpolation.png": lambda: interpolation(graphs, z_test[0], z_test[1]),
-        "attribute_sweeps.png": lambda: attribute_sweeps(graphs, z_test),
-        "code_histograms.png": lambda: code_histograms(graphs, z_test),
+        "latent_scatter.png": lambda: latent_scatter(model, z_test, test.labels, data),
+        "reconstructions.png": lambda: reconstructions(model, test.pixels[:12]),
+        "samples.png": lambda: samples(model),
+        "interpolation.png": lambda: interpolation(model, z_test[0], z_test[1]),
+        "attribute_sweeps.png": lambda: attribute_sweeps(model, z_test),
+        "code_histograms.png": lambda: code_histograms(model, z_test),
     }
-    if graphs.manifest.latent_dim == 2:
-        figures["latent_grid.png"] = lambda: latent_grid(graphs, z_test)
+    if model.manifest.latent_dim == 2:
+        figures["latent_grid.png"] = lambda: latent_grid(model, z_test)
     paths = []
     for name, draw in figures.items():
         fig = draw()
@@ -108,9 +77,7 @@ def _grid(
     return fig
 
 
-def latent_scatter(
-    graphs: BundleGraphs, z: np.ndarray, labels: np.ndarray, data: DatasetSplits
-) -> Figure:
+def latent_scatter(model: Model, z: np.ndarray, labels: np.ndarray, data: DatasetSplits) -> Figure:
     """Test codes coloured by class: 2-D directly, else their first two principal components."""
     points, axis = z, ("z[0]", "z[1]")
     if z.shape[1] > 2:
@@ -130,50 +97,48 @@ def latent_scatter(
     ax.legend(scatter.legend_elements()[0], names, fontsize=7, markerscale=1.5, loc="best")
     ax.set_xlabel(axis[0])
     ax.set_ylabel(axis[1])
-    ax.set_title(f"{graphs.manifest.name}: test set in latent space")
+    ax.set_title(f"{model.manifest.name}: test set in latent space")
     return fig
 
 
-def reconstructions(graphs: BundleGraphs, pixels: np.ndarray) -> Figure:
-    originals = graphs.manifest.preprocessing.to_tensor(pixels)
+def reconstructions(model: Model, pixels: np.ndarray) -> Figure:
+    originals = model.manifest.preprocessing.to_tensor(pixels)
     originals = originals[:, 0] if originals.shape[1] == 1 else originals.transpose(0, 2, 3, 1)
-    decoded = graphs.decode(graphs.encode(pixels))
+    decoded = decode(model, encode(model, pixels))
     titles = ["input"] + [""] * (len(pixels) - 1) + ["decoded z_mean"]
     return _grid(np.concatenate([originals, decoded]), 2, len(pixels), titles)
 
 
-def samples(graphs: BundleGraphs) -> Figure:
-    fig = _grid(graphs.decode(graphs.prior_sample(32)), 4, 8)
-    source = "N(0, I)" if graphs.manifest.kind == "vae" else "the training codes' Gaussian"
-    fig.suptitle(f"{graphs.manifest.name}: samples from {source}", fontsize=9)
+def samples(model: Model) -> Figure:
+    fig = _grid(decode(model, model.prior_sample(32, np.random.default_rng(0), 1.0)), 4, 8)
+    source = "N(0, I)" if model.manifest.kind == "vae" else "the training codes' Gaussian"
+    fig.suptitle(f"{model.manifest.name}: samples from {source}", fontsize=9)
     return fig
 
 
-def latent_grid(graphs: BundleGraphs, z: np.ndarray, n: int = 15) -> Figure:
+def latent_grid(model: Model, z: np.ndarray, n: int = 15) -> Figure:
     """Decoded images over the 2-D plane (the 1st to 99th percentile of the test codes)."""
     low, high = np.percentile(z, 1, axis=0), np.percentile(z, 99, axis=0)
     xs, ys = np.linspace(low[0], high[0], n), np.linspace(high[1], low[1], n)
     plane = np.array([[x, y] for y in ys for x in xs], dtype=np.float32)
-    fig = _grid(graphs.decode(plane), n, n, size=0.6)
-    fig.suptitle(f"{graphs.manifest.name}: decoded latent plane", fontsize=9)
+    fig = _grid(decode(model, plane), n, n, size=0.6)
+    fig.suptitle(f"{model.manifest.name}: decoded latent plane", fontsize=9)
     return fig
 
 
-def interpolation(
-    graphs: BundleGraphs, z_a: np.ndarray, z_b: np.ndarray, steps: int = 10
-) -> Figure:
-    rows = [graphs.decode(interpolate(z_a, z_b, steps, method)) for method in ("linear", "slerp")]
+def interpolation(model: Model, z_a: np.ndarray, z_b: np.ndarray, steps: int = 10) -> Figure:
+    rows = [decode(model, interpolate(z_a, z_b, steps, method)) for method in ("linear", "slerp")]
     fig = _grid(np.concatenate(rows), 2, steps, ["linear"] + [""] * (steps - 1) + ["slerp"])
-    fig.suptitle(f"{graphs.manifest.name}: interpolation between two test images", fontsize=9)
+    fig.suptitle(f"{model.manifest.name}: interpolation between two test images", fontsize=9)
     return fig
 
 
-def attribute_sweeps(graphs: BundleGraphs, z: np.ndarray, count: int = 6) -> Figure:
+def attribute_sweeps(model: Model, z: np.ndarray, count: int = 6) -> Figure:
     """Each row adds strength * vector (-3 ... +3) to one test image's code."""
-    preferred = [a for a in graphs.attributes if a.name in SHOWCASE]
-    chosen = (preferred or graphs.attributes)[:count]
+    vectors = list(model.attributes.values())
+    chosen = ([a for a in vectors if a.name in SHOWCASE] or vectors)[:count]
     rows = [
-        graphs.decode(z[i % len(z)] + SWEEP[:, None] * a.as_array()) for i, a in enumerate(chosen)
+        decode(model, z[i % len(z)] + SWEEP[:, None] * a.as_array()) for i, a in enumerate(chosen)
     ]
     titles = [
         f"{a.name} {s:+.0f}" if j == 0 or s == SWEEP[-1] else f"{s:+.0f}"
@@ -181,11 +146,11 @@ def attribute_sweeps(graphs: BundleGraphs, z: np.ndarray, count: int = 6) -> Fig
         for j, s in enumerate(SWEEP)
     ]
     fig = _grid(np.concatenate(rows), len(chosen), len(SWEEP), titles, size=1.1)
-    fig.suptitle(f"{graphs.manifest.name}: attribute vectors, strength -3 ... +3", fontsize=9)
+    fig.suptitle(f"{model.manifest.name}: attribute vectors, strength -3 ... +3", fontsize=9)
     return fig
 
 
-def code_histograms(graphs: BundleGraphs, z: np.ndarray, dims: int = 16) -> Figure:
+def code_histograms(model: Model, z: np.ndarray, dims: int = 16) -> Figure:
     """Per-dimension histograms of the test codes against the N(0, 1) density."""
     shown = min(dims, z.shape[1])
     cols = min(shown, 8)
@@ -205,5 +170,5 @@ def code_histograms(graphs: BundleGraphs, z: np.ndarray, dims: int = 16) -> Figu
         ax.plot(grid, np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi), color="tab:red", lw=1)
         ax.set_title(f"z[{d}]", fontsize=7)
         ax.tick_params(labelsize=6)
-    fig.suptitle(f"{graphs.manifest.name}: z_mean per dimension vs N(0, 1)", fontsize=9)
+    fig.suptitle(f"{model.manifest.name}: z_mean per dimension vs N(0, 1)", fontsize=9)
     return fig

@@ -129,3 +129,16 @@ def test_parity_check_fails_when_the_graph_disagrees(
     images = small_fashion.preprocessing.to_tensor(small_fashion.test.pixels[:16])
     with pytest.raises(TrainingError, match="disagree"):
         check_parity(model, bundles["vae"], images)
+
+
+def test_report_draws_every_figure_from_the_bundle(
+    bundles: dict[str, Path], fashion_dir: Path, tmp_path: Path
+) -> None:
+    from training.report import write_report
+
+    paths = write_report(bundles["vae"], tmp_path, str(fashion_dir))
+    names = {p.name for p in paths}
+    assert {"latent_scatter.png", "reconstructions.png", "samples.png", "latent_grid.png"} <= names
+    assert {"interpolation.png", "attribute_sweeps.png", "code_histograms.png"} <= names
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
