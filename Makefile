@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench system-deps container-deps container-test train-shipped report clean help
+.PHONY: run test lint bench bench-smoke system-deps container-deps container-test train-shipped report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
@@ -38,6 +38,13 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# Load benchmark on loopback: every endpoint vs raw ONNX Runtime and the HTTP floor (/healthz).
+bench: $(VENV)/.serve
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-smoke: $(VENV)/.serve
+	$(PY) -m bench --smoke
 
 # Debian packages the tests need (CI runs this as root).
 system-deps:

@@ -23,7 +23,7 @@ from service.middleware import REQUEST_ID_HEADER, BodyLimit, RequestObserver
 from service.openapi import openapi_builder
 from service.operations import Operations
 from service.registry import ModelRegistry
-from service.runtime import InferencePool, RuntimeOptions, load_model
+from service.runtime import BatchingOptions, InferencePool, RuntimeOptions, load_model
 
 logger = logging.getLogger("vae_serve")
 
@@ -77,7 +77,14 @@ def create_app(settings: Settings) -> FastAPI:
 
 def _services(settings: Settings) -> Services:
     metrics = Metrics()
-    options = RuntimeOptions(settings.intra_op_threads, observe=metrics.observe_inference)
+    batching = (
+        BatchingOptions(settings.batch_max_size, settings.batch_max_wait_ms / 1000)
+        if settings.batching
+        else None
+    )
+    options = RuntimeOptions(
+        settings.intra_op_threads, observe=metrics.observe_inference, batching=batching
+    )
     registry = ModelRegistry(settings.model_dir, partial(load_model, options=options))
     metrics.track_models(partial(registry.count, True), partial(registry.count, False))
     attributes = AttributeStore(settings.data_dir)

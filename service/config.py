@@ -63,7 +63,24 @@ class Settings(BaseSettings):
         ge=1,
         le=256,
         description="Requests whose inference (decode, preprocess, ONNX, PNG) runs at once, in a "
-        "thread pool off the event loop. Defaults to the number of CPUs.",
+        "thread pool off the event loop. Defaults to the number of CPUs. With batching on, this "
+        "also bounds how many requests can meet in one batch: raise it (e.g. to 64).",
+    )
+    batching: bool = Field(
+        False,
+        description="Dynamic batching: concurrent runs of the same graph are merged into one "
+        "ONNX Runtime run. Off: every request runs alone.",
+    )
+    batch_max_size: int = Field(
+        64, ge=1, le=4096, description="Most rows (images or codes) in one merged run."
+    )
+    batch_max_wait_ms: float = Field(
+        2.0,
+        ge=0,
+        le=1000,
+        allow_inf_nan=False,
+        description="Longest a request waits for batch-mates, in milliseconds; a lone request "
+        "then runs alone.",
     )
 
     @field_validator("log_level", mode="before")

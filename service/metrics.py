@@ -12,6 +12,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # the text format every Prometheus version reads
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 INFERENCE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1)
 
 
@@ -35,6 +36,10 @@ class Metrics:
             "vae_serve_inference_seconds", "ONNX Runtime time per graph run.", ["model", "graph"],
             buckets=INFERENCE_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.batch_size = Histogram(
+            "vae_serve_batch_size", "Rows per ONNX Runtime run (merged runs when batching).",
+            ["model", "graph"], buckets=BATCH_BUCKETS, registry=self.registry,
+        )  # fmt: skip
 
     def observe_request(
         self, method: str, endpoint: str, model: str, status: int, seconds: float, code: str
@@ -44,8 +49,9 @@ class Metrics:
         if status >= 400:
             self.errors.labels(method, endpoint, model, str(status), code).inc()
 
-    def observe_inference(self, model: str, graph: str, seconds: float) -> None:
+    def observe_inference(self, model: str, graph: str, seconds: float, rows: int) -> None:
         self.inference.labels(model, graph).observe(seconds)
+        self.batch_size.labels(model, graph).observe(rows)
 
     def track_models(self, available: Callable[[], int], unavailable: Callable[[], int]) -> None:
         """Report the number of serving and broken bundles, read at each scrape."""

@@ -1,7 +1,8 @@
 """ONNX Runtime sessions and the latent-space maths of one loaded bundle. No HTTP here.
 
 One `Graph` wraps one `InferenceSession`, shared by every request (sessions are thread-safe). All
-ONNX execution goes through `Graph.run`, the one seam where a dynamic batcher can be slotted in.
+ONNX execution goes through `Graph.run`, where the dynamic batcher (service.batching), when on,
+merges concurrent calls into one session run.
 """
 
 from __future__ import annotations
@@ -20,21 +21,31 @@ import numpy as np
 import onnxruntime as ort
 
 from service import bundle
+from service.batching import Batcher
 from service.bundle import AttributeVector, Manifest
 from service.errors import BundleInvalid
 from service.latent import InterpolationMethod, interpolate, reparameterize
 
-# Called after every graph run with (model name, graph name, seconds): the metrics hook.
-InferenceObserver = Callable[[str, str, float], None]
+# Called after every session run with (model, graph, seconds, batch rows): the metrics hook.
+InferenceObserver = Callable[[str, str, float, int], None]
 Shape = tuple[int | None, ...]  # None: a dynamic (batch) axis
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True)
+class BatchingOptions:
+    """Merge concurrent runs of a graph: at most `max_rows` rows, waiting at most `max_wait` s."""
+
+    max_rows: int = 64
+    max_wait: float = 0.002
+
+
+@dataclass(frozen=True)
 class RuntimeOptions:
     intra_op_threads: int = 1
     observe: InferenceObserver | None = None
+    batching: BatchingOptions | None = None  # None: every call runs alone
 
     def session_options(self) -> ort.SessionOptions:
         options = ort.SessionOptions()
@@ -70,6 +81,12 @@ class Graph:
             raise BundleInvalid(f"{path}: ONNX Runtime cannot load it: {exc}") from None
         self.input_name = self._session.get_inputs()[0].name
         self.output_names = [output.name for output in self._session.get_outputs()]
+        batching = options.batching
+        self._batcher = (
+            None
+            if batching is None
+            else Batcher(self._run_now, batching.max_rows, batching.max_wait)
+        )
 
     def check_signature(self, inputs: dict[str, Shape], outputs: dict[str, Shape]) -> None:
         """Raise BundleInvalid unless the graph's inputs and outputs have these names and shapes."""
@@ -85,11 +102,17 @@ class Graph:
                 )
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """One batch through the graph: its outputs by name."""
+        """One batch through the graph (merged with concurrent calls when batching): its outputs
+        by name, only this batch's rows."""
+        if self._batcher is not None:
+            return self._batcher.run(batch)
+        return self._run_now(batch)
+
+    def _run_now(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         start = time.perf_counter()
         outputs = self._session.run(self.output_names, {self.input_name: batch})
         if self._observe is not None:
-            self._observe(self.model, self.name, time.perf_counter() - start)
+            self._observe(self.model, self.name, time.perf_counter() - start, len(batch))
         return dict(zip(self.output_names, outputs, strict=True))
 
 
