@@ -40,10 +40,10 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/mypy
 
 # Load benchmark on loopback: every endpoint vs raw ONNX Runtime and the HTTP floor (/healthz).
-bench: $(VENV)/.serve
+bench: $(VENV)/.dev
 	$(PY) -m bench $(BENCH_ARGS)
 
-bench-smoke: $(VENV)/.serve
+bench-smoke: $(VENV)/.dev
 	$(PY) -m bench --smoke
 
 # Debian packages the tests need (CI runs this as root).
