@@ -3,7 +3,7 @@ run settings. Both are plain dataclasses; unknown keys are an error."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from training.errors import ConfigError
@@ -70,7 +70,6 @@ class TrainConfig:
     nll_samples: int = 50
     channels_last: bool = False
     compile: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
