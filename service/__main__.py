@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> None:
         "log_config": None,  # ours: JSON lines
         "access_log": False,  # ours: one line per request, with the request id
         "server_header": False,
+        "limit_concurrency": settings.max_connections,
+        "timeout_graceful_shutdown": settings.shutdown_timeout_s,
     }
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]

@@ -66,21 +66,35 @@ ERRORS = {
     422: "Invalid input: wrong latent dimension, NaN or infinite values, counts, steps or "
     "strengths out of range, unknown fields, malformed JSON or multipart.",
     500: "Unexpected server fault (a bug); the body says nothing more.",
-    503: "The model's bundle is broken (see GET /v1/models), or custom vectors have no data "
-    "directory configured.",
+    503: "Overloaded: more requests running or queued than VAE_SERVE_INFERENCE_CONCURRENCY + "
+    "VAE_SERVE_INFERENCE_QUEUE (code `overloaded`, with `Retry-After`); or more open connections "
+    "than VAE_SERVE_MAX_CONNECTIONS (a plain-text 503 from the HTTP server); or the model's "
+    "bundle is broken (see GET /v1/models); or custom vectors have no data directory configured.",
+    504: "The request's inference took longer than VAE_SERVE_INFERENCE_TIMEOUT_S.",
+}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying (overload only).",
+        "schema": {"type": "integer"},
+    }
 }
 PNG = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
 GIF = {"image/gif": {"schema": {"type": "string", "format": "binary"}}}
-MODEL = (404, 503)  # unknown model; broken bundle
+MODEL = (404,)  # unknown model (a broken bundle is a 503, listed for every call)
 BODY = (413, 422)  # body too large; invalid body
 IMAGES = 415  # undecodable image
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these error statuses, plus the 401, 422 and 500 of any /v1 call
-    (listing 422 also stops FastAPI from documenting its own, differently shaped, one)."""
-    wanted = sorted({401, 422, 500, *codes})
-    return {code: {"model": ErrorBody, "description": ERRORS[code]} for code in wanted}
+    """OpenAPI `responses` for these error statuses, plus those any /v1 call can get: 401, 422,
+    500, and the 503 and 504 of overload (listing 422 also stops FastAPI from documenting its own,
+    differently shaped, one)."""
+    wanted = sorted({401, 422, 500, 503, 504, *codes})
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorBody, "description": ERRORS[code]} for code in wanted
+    }
+    responses[503]["headers"] = RETRY_AFTER
+    return responses
 
 
 def binary(model: type[BaseModel], *media: dict[str, Any]) -> dict[int | str, dict[str, Any]]:

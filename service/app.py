@@ -88,11 +88,18 @@ def _services(settings: Settings) -> Services:
     registry = ModelRegistry(settings.model_dir, partial(load_model, options=options))
     metrics.track_models(partial(registry.count, True), partial(registry.count, False))
     attributes = AttributeStore(settings.data_dir)
+    pool = InferencePool(
+        settings.inference_concurrency,
+        max_queue=settings.inference_queue,
+        timeout=settings.inference_timeout_s,
+        retry_after=settings.retry_after_s,
+    )
+    metrics.track_pool(lambda: pool.admitted, pool.capacity)
     return Services(
         settings=settings,
         registry=registry,
         operations=Operations(registry, attributes, settings.max_image_pixels),
-        pool=InferencePool(settings.inference_concurrency),
+        pool=pool,
         metrics=metrics,
     )
 

@@ -66,6 +66,39 @@ class Settings(BaseSettings):
         "thread pool off the event loop. Defaults to the number of CPUs. With batching on, this "
         "also bounds how many requests can meet in one batch: raise it (e.g. to 64).",
     )
+    inference_queue: int = Field(
+        64,
+        ge=0,
+        le=100_000,
+        description="Requests that may wait for an inference slot. Past inference_concurrency + "
+        "inference_queue, a request is refused at once with 503 and `Retry-After` instead of "
+        "queueing, so latency and memory stay bounded.",
+    )
+    inference_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Longest a request's inference (queueing included) may take; 504 past it.",
+    )
+    retry_after_s: int = Field(
+        1, ge=1, le=3600, description="The `Retry-After` of an overload 503, in seconds."
+    )
+    max_connections: int = Field(
+        512,
+        ge=1,
+        le=100_000,
+        description="Open connections and in-flight requests per worker (uvicorn's "
+        "limit_concurrency); past it, a request gets a plain 503.",
+    )
+    shutdown_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="On SIGTERM, stop accepting and let in-flight requests finish for at most "
+        "this long, then exit.",
+    )
     batching: bool = Field(
         False,
         description="Dynamic batching: concurrent runs of the same graph are merged into one "

@@ -59,5 +59,18 @@ class Metrics:
             gauge = Gauge(f"vae_serve_models_{name}", f"Bundles {name}.", registry=self.registry)
             gauge.set_function(count)
 
+    def track_pool(self, admitted: Callable[[], int], capacity: int) -> None:
+        """Report the inference jobs running or queued, and the most admitted before a 503."""
+        gauge = Gauge(
+            "vae_serve_inference_admitted", "Inference jobs running or queued.",
+            registry=self.registry,
+        )  # fmt: skip
+        gauge.set_function(admitted)
+        limit = Gauge(
+            "vae_serve_inference_capacity", "Most inference jobs admitted before answering 503.",
+            registry=self.registry,
+        )  # fmt: skip
+        limit.set(capacity)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -23,7 +23,7 @@ import onnxruntime as ort
 from service import bundle
 from service.batching import Batcher
 from service.bundle import AttributeVector, Manifest
-from service.errors import BundleInvalid
+from service.errors import BundleInvalid, InferenceTimeout, Overloaded
 from service.latent import InterpolationMethod, interpolate, reparameterize
 
 # Called after every session run with (model, graph, seconds, batch rows): the metrics hook.
@@ -199,17 +199,45 @@ class Model:
 
 class InferencePool:
     """Runs blocking inference work (decode, preprocess, ONNX, PNG) in its own worker threads, at
-    most `concurrency` jobs at once, so the event loop stays free. The place for a bounded queue."""
+    most `concurrency` jobs at once, so the event loop stays free.
 
-    def __init__(self, concurrency: int):
+    Bounded: at most `concurrency + max_queue` jobs are admitted (running or waiting); past that a
+    call raises Overloaded (503 + Retry-After) at once. A call that takes longer than `timeout`
+    seconds, waiting included, raises InferenceTimeout (504); its job is cancelled if it has not
+    started, and keeps its slot until it ends if it has, so the bound always holds."""
+
+    def __init__(
+        self, concurrency: int, max_queue: int = 64, timeout: float = 30.0, retry_after: int = 1
+    ):
         self.concurrency = concurrency
+        self.capacity = concurrency + max_queue
+        self.timeout = timeout
+        self.retry_after = retry_after
+        self._admitted = 0
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
+    @property
+    def admitted(self) -> int:
+        """Jobs running or waiting for a thread now."""
+        return self._admitted
+
     async def run(self, work: Callable[[*Ts], T], *args: *Ts) -> T:
+        self._admit()
         context = contextvars.copy_context()  # the request id reaches log lines in the worker
-        future = self._pool().submit(lambda: context.run(work, *args))
-        return await asyncio.wrap_future(future)
+        try:
+            future = self._pool().submit(lambda: context.run(work, *args))
+        except BaseException:
+            self._release()
+            raise
+        future.add_done_callback(lambda _: self._release())
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.timeout)
+        except TimeoutError:
+            future.cancel()
+            raise InferenceTimeout(
+                f"inference took longer than {self.timeout:g} s", {"timeout_s": self.timeout}
+            ) from None
 
     def close(self) -> None:
         """Finish the running jobs and stop the threads; a later `run` starts new ones."""
@@ -217,6 +245,21 @@ class InferencePool:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+
+    def _admit(self) -> None:
+        with self._lock:
+            if self._admitted >= self.capacity:
+                raise Overloaded(
+                    f"the server is at capacity ({self.capacity} requests running or queued); "
+                    f"retry in {self.retry_after} s",
+                    {"capacity": self.capacity, "retry_after_s": self.retry_after},
+                    headers={"Retry-After": str(self.retry_after)},
+                )
+            self._admitted += 1
+
+    def _release(self) -> None:
+        with self._lock:
+            self._admitted -= 1
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,22 +86,33 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`python -m service` as a real process on a free loopback port."""
+    with serve(model_dir, tmp_path_factory.mktemp("live-data")) as server:
+        yield server
+
+
+@contextmanager
+def serve(
+    model_dir: Path, data_dir: Path, settings: Mapping[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """Run `python -m service` on a free loopback port until the block ends, then stop it (only
+    this process). `settings` are extra `VAE_SERVE_*` variables; its log is data_dir/server.log."""
     port = free_port()
-    data_dir = tmp_path_factory.mktemp("live-data")
     command = [
         sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port),
         "--model-dir", str(model_dir), "--data-dir", str(data_dir), "--log-level", "warning",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAE_SERVE_")}
-    log = (data_dir / "server.log").open("w")  # a file, never a pipe nobody drains
+    env |= {f"VAE_SERVE_{key.upper()}": value for key, value in (settings or {}).items()}
+    log_path = data_dir / "server.log"
+    log = log_path.open("w")  # a file, never a pipe nobody drains
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=log, stdout=log)
     try:
         url = f"http://127.0.0.1:{port}"
-        startup = wait_until_ready(url, process, data_dir / "server.log", timeout=60)
+        startup = wait_until_ready(url, process, log_path, timeout=60)
         yield LiveServer(url=url, pid=process.pid, startup_seconds=startup - start)
     finally:
-        process.terminate()  # only the process this fixture started
+        process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
