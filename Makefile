@@ -7,12 +7,13 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-smoke system-deps container-deps container-test train-shipped report clean help
+.PHONY: run test lint audit bench bench-smoke system-deps container-deps container-test train-shipped report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
 	@echo "make test    run the whole test suite"
 	@echo "make lint    ruff + mypy"
+	@echo "make audit   pip-audit on the pinned runtime dependencies"
 	@echo "make bench   load benchmark against raw ONNX Runtime and the HTTP floor"
 
 $(PY):
@@ -38,6 +39,10 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# pip-audit on the pinned runtime dependencies (requirements/runtime.txt); see scripts/audit.py.
+audit: $(VENV)/.dev
+	$(PY) -m scripts.audit requirements/runtime.txt
 
 # Load benchmark on loopback: every endpoint vs raw ONNX Runtime and the HTTP floor (/healthz).
 bench: $(VENV)/.dev
