@@ -1,5 +1,8 @@
 """FastAPI dependencies: the app's services, the model named in the path, the API key check, and
-content negotiation. Routes declare these through the `Annotated` aliases below."""
+content negotiation. Routes declare these through the `Annotated` aliases below.
+
+Every dependency is `async def` and does no blocking work: FastAPI runs a plain `def` dependency in
+a thread pool, one thread hop per dependency per request, which cost more than the model itself."""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ class Services:
     metrics: Metrics
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -39,11 +42,11 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_operations(services: ServicesDep) -> Operations:
+async def get_operations(services: ServicesDep) -> Operations:
     return services.operations
 
 
-def get_pool(services: ServicesDep) -> InferencePool:
+async def get_pool(services: ServicesDep) -> InferencePool:
     return services.pool
 
 
@@ -59,11 +62,11 @@ ModelName = Annotated[
 ]
 
 
-def get_model(model: ModelName, services: ServicesDep) -> Model:
+async def get_model(model: ModelName, services: ServicesDep) -> Model:
     return services.registry.get(model)
 
 
-def get_loaded(model: ModelName, services: ServicesDep) -> Loaded:
+async def get_loaded(model: ModelName, services: ServicesDep) -> Loaded:
     return services.registry.entry(model)
 
 
@@ -95,7 +98,7 @@ _api_key_header = APIKeyHeader(
 )
 
 
-def require_api_key(
+async def require_api_key(
     services: ServicesDep,
     request: Request,
     api_key: Annotated[str | None, Security(_api_key_header)],
@@ -120,7 +123,7 @@ def _bearer(authorization: str) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def wants_png(request: Request) -> bool:
+async def wants_png(request: Request) -> bool:
     """True when the client asks for image/png rather than JSON."""
     accept = request.headers.get("accept", "")
     return "image/png" in accept and "application/json" not in accept
