@@ -3,7 +3,10 @@ compute from example images, stored in the data directory as
 `<data_dir>/<model>/attributes/<name>.json`.
 
 Custom vectors are read from disk on every lookup (one small file), never cached, so replicas that
-share the data volume, and a model reloaded in place, all see the same set.
+share the data volume, and a model reloaded in place, all see the same set. They are written
+atomically (a temporary file, fsync, rename): a writer killed at any moment leaves the old vector
+or the new one, never a torn file, at worst plus a hidden `.<name>.json.<id>.tmp` that is never
+read as a vector and is deleted at a later start-up.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ logger = logging.getLogger("vae_serve.attributes")
 _NAME = r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}"
 NAME_PATTERN = f"^{_NAME}$"
 MIN_EXAMPLES = 3
+# A temporary file this old belongs to no live writer (a write takes milliseconds): delete it. A
+# younger one may be another worker's or replica's write in progress.
+ORPHAN_AGE_S = 3600.0
+FOLDER = "attributes"  # <data_dir>/<model>/attributes/<name>.json
 
 
 class CustomVectorFile(BaseModel):
@@ -61,10 +68,20 @@ def from_examples(name: str, z_mean: np.ndarray, positive: int) -> AttributeVect
 
 
 class AttributeStore:
-    """Looks up built-in and custom vectors; writes custom ones atomically."""
+    """Looks up built-in and custom vectors; writes custom ones atomically. Built once at start-up,
+    when it deletes the temporary files that writers killed mid-write left behind."""
 
     def __init__(self, data_dir: Path | None):
         self._data_dir = data_dir
+        self.remove_orphans()
+
+    def remove_orphans(self) -> None:
+        """Delete temporary files older than ORPHAN_AGE_S from every model's custom folder."""
+        if self._data_dir is None:
+            return
+        for folder in self._data_dir.glob(f"*/{FOLDER}"):
+            for path in bundle.remove_stale_temporaries(folder, ORPHAN_AGE_S):
+                logger.warning("deleted %s, left by an interrupted write", path)
 
     def all(self, model: Model) -> list[AttributeVector]:
         return [*model.attributes.values(), *self._customs(model)]
@@ -123,7 +140,7 @@ class AttributeStore:
     def _customs(self, model: Model) -> list[AttributeVector]:
         if self._data_dir is None:
             return []
-        folder = self._data_dir / model.name / "attributes"
+        folder = self._data_dir / model.name / FOLDER
         names = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
         wanted = [name for name in names if valid_name(name) and name not in model.attributes]
         vectors = (self._read(model, name) for name in wanted)
@@ -149,4 +166,4 @@ class AttributeStore:
 
     def _path(self, model: Model, name: str) -> Path:
         assert self._data_dir is not None and valid_name(name), name
-        return self._data_dir / model.name / "attributes" / f"{name}.json"
+        return self._data_dir / model.name / FOLDER / f"{name}.json"

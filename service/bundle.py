@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,7 @@ MANIFEST = "model.json"
 ENCODER = "encoder.onnx"
 DECODER = "decoder.onnx"
 ATTRIBUTES = "attributes.json"
+TEMPORARY_SUFFIX = ".tmp"  # write_json_atomic's files before their rename
 NORMALISATION = (
     "none: vector = mean(z_mean | label) - mean(z_mean | not label); strength 1.0 moves a code by "
     "the full difference of the two group means"
@@ -120,6 +122,35 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def manifest_sha256(bundle_dir: Path) -> str:
+    """The sha256 of model.json: a new value is a new version of the bundle."""
+    path = bundle_dir / MANIFEST
+    try:
+        return sha256_file(path)
+    except FileNotFoundError:
+        raise BundleInvalid(f"{path}: missing") from None
+    except OSError as exc:
+        raise BundleInvalid(f"{path}: {exc.strerror}") from None
+
+
+# inode, size, mtime and ctime (ns) of a file: a write, replacement or deletion changes them.
+Stamp = tuple[int, int, int, int]
+
+
+def stamps(bundle_dir: Path) -> dict[str, Stamp]:
+    """The stamp of each file in the folder, from one stat each: a cheap test for "unchanged".
+    Empty if the folder cannot be read (so any comparison says "changed")."""
+    try:
+        with os.scandir(bundle_dir) as entries:
+            return {entry.name: _stamp(entry.stat()) for entry in entries if entry.is_file()}
+    except OSError:
+        return {}
+
+
+def _stamp(stat: os.stat_result) -> Stamp:
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
 def read_manifest(bundle_dir: Path) -> Manifest:
     """Parse and check model.json; raise BundleInvalid naming the file and the reason."""
     path = bundle_dir / MANIFEST
@@ -140,7 +171,11 @@ def verify_files(bundle_dir: Path, manifest: Manifest) -> None:
         path = bundle_dir / filename
         if not path.is_file():
             raise BundleInvalid(f"{path}: missing")
-        if sha256_file(path) != expected:
+        try:
+            actual = sha256_file(path)
+        except OSError as exc:  # deleted since the check above, or unreadable
+            raise BundleInvalid(f"{path}: {exc.strerror}") from None
+        if actual != expected:
             raise BundleInvalid(f"{path}: sha256 does not match the manifest")
 
 
@@ -161,14 +196,35 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     """Write JSON to a temporary sibling, fsync, then rename: readers see old or new, never torn.
 
     The temporary name is unique, so concurrent writers (threads, workers, replicas sharing a
-    volume) never write into the same file; the last rename wins."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    volume) never write into the same file; the last rename wins. A writer killed before its
+    rename leaves its temporary file behind: see remove_stale_temporaries."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
+
+
+def remove_stale_temporaries(directory: Path, older_than_s: float) -> list[Path]:
+    """Delete the temporary files of write_json_atomic in `directory` that are older than
+    `older_than_s`: left by writers killed before their rename. A younger one may belong to a live
+    writer (another worker, or a replica sharing the volume), so it stays. Returns those deleted."""
+    cutoff = time.time() - older_than_s
+    removed = []
+    for path in directory.glob(f".*{TEMPORARY_SUFFIX}"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except OSError:  # renamed by its writer meanwhile, or not ours to delete: leave it
+            continue
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -1,10 +1,15 @@
 """The models being served: bundles discovered in the model directory, validated, loaded and warmed
 at start-up, and reloaded on demand. A broken bundle is kept as `Unavailable` with its reason; a
-model being replaced keeps serving its old version until the new one has been validated."""
+model being replaced keeps serving its old version until the new one has been validated.
+
+A loaded model whose files are later corrupted or deleted on disk is reported unavailable (503,
+with the reason) although its sessions still run from memory: its bundle can no longer be loaded
+again (by a restart, another worker or a replica), so the fault must show now, not at the next
+restart. Every lookup re-checks the files cheaply (`DiskCheck`); restoring them makes the model
+available again, and a reload reports it unavailable for as long as they stay broken."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -13,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from service import bundle
+from service.bundle import Manifest
 from service.errors import BundleInvalid, ModelNotFound, ModelUnavailable
 from service.runtime import Model
 
@@ -29,10 +35,64 @@ class Unavailable:
     reason: str
 
 
+class DiskCheck:
+    """Whether the files a loaded model came from are still intact on disk, cheaply enough to ask
+    on every request: one stat per file, compared with the stamps taken when they were last hashed.
+    Only a changed stamp costs a re-hash, and the result is kept with the new stamps, so a broken
+    file is hashed once, not once per request. A changed model.json is a new version waiting for a
+    reload, not a fault: the loaded version keeps serving.
+
+    Lock-free, so a caller on the event loop never waits for another thread's hashing: the stamps
+    and their result are swapped in as one tuple; two threads that see the same change may both
+    hash it."""
+
+    def __init__(
+        self,
+        directory: Path,
+        manifest: Manifest,
+        manifest_sha256: str,
+        stamps: dict[str, bundle.Stamp],
+    ):
+        self.directory = directory
+        self.manifest = manifest
+        self.manifest_sha256 = manifest_sha256
+        # Stamps taken before the files were hashed, so no change slips in between.
+        self._known: tuple[dict[str, bundle.Stamp], str | None] = (stamps, None)
+
+    def fault(self, rehash: bool = False) -> str | None:
+        """Why the loaded version's files are no longer intact, or None. `rehash`: hash them even
+        if no stamp changed, as a reload does (a stamp misses bit rot, and a same-size write in
+        the same clock tick as the stamp)."""
+        stamps = bundle.stamps(self.directory)
+        known_stamps, known_fault = self._known
+        if stamps == known_stamps and not rehash:
+            return known_fault
+        fault = self._verify()
+        if fault != known_fault:
+            _log_change(self.directory.name, fault)
+        self._known = (stamps, fault)
+        return fault
+
+    def _verify(self) -> str | None:
+        try:
+            if bundle.manifest_sha256(self.directory) == self.manifest_sha256:
+                bundle.verify_files(self.directory, self.manifest)
+        except BundleInvalid as exc:
+            return exc.message
+        return None
+
+
+def _log_change(name: str, fault: str | None) -> None:
+    if fault is None:
+        logger.info("bundle %s is no longer broken on disk; its model serves again", name)
+    else:
+        logger.error("bundle %s changed on disk, its model is unavailable: %s", name, fault)
+
+
 @dataclass(frozen=True)
 class Loaded:
     model: Model
-    manifest_sha256: str  # a changed model.json means a new version of the bundle
+    disk: DiskCheck  # the loaded version's files
     reload_error: str | None = None  # set when a newer version on disk failed validation
 
 
@@ -60,13 +120,14 @@ class ModelRegistry:
     @property
     def ready(self) -> bool:
         """True once loading has finished and at least one model serves."""
-        return self._loaded and any(isinstance(e, Loaded) for e in self._entries.values())
+        return self._loaded and any(isinstance(e, Loaded) for e in self.entries())
 
     def count(self, available: bool) -> int:
-        return sum(isinstance(e, Loaded) == available for e in self._entries.values())
+        return sum(isinstance(e, Loaded) == available for e in self.entries())
 
     def entries(self) -> list[Entry]:
-        return list(self._entries.values())
+        """Every model as it stands now: one whose files broke on disk is Unavailable."""
+        return [_current(entry) for entry in self._entries.values()]
 
     def get(self, name: str) -> Model:
         return self.entry(name).model
@@ -78,6 +139,7 @@ class ModelRegistry:
             raise ModelNotFound(
                 f"no model named {name!r}", detail={"models": sorted(self._entries)}
             )
+        entry = _current(entry)
         if isinstance(entry, Unavailable):
             raise ModelUnavailable(f"model {name!r} is unavailable: {entry.reason}")
         return entry
@@ -113,14 +175,13 @@ class ModelRegistry:
 
     def _refresh(self, directory: Path, old: Entry | None) -> tuple[Entry, ReloadResult]:
         name = directory.name
+        if isinstance(old, Loaded) and (fault := old.disk.fault(rehash=True)) is not None:
+            return Loaded(old.model, old.disk), ReloadResult(name, "unavailable", fault)
         try:
-            manifest_sha256 = hashlib.sha256((directory / bundle.MANIFEST).read_bytes()).hexdigest()
-        except OSError as exc:
-            return self._failed(name, old, f"{directory / bundle.MANIFEST}: {exc.strerror}")
-        try:
-            if isinstance(old, Loaded) and old.manifest_sha256 == manifest_sha256:
-                bundle.verify_files(directory, old.model.manifest)  # still intact on disk?
-                return Loaded(old.model, manifest_sha256), ReloadResult(name, "unchanged")
+            stamps = bundle.stamps(directory)  # before any hashing: a later write shows
+            manifest_sha256 = bundle.manifest_sha256(directory)
+            if isinstance(old, Loaded) and old.disk.manifest_sha256 == manifest_sha256:
+                return Loaded(old.model, old.disk), ReloadResult(name, "unchanged")
             model = self._load(directory)
         except BundleInvalid as exc:
             return self._failed(name, old, exc.message)
@@ -131,7 +192,8 @@ class ModelRegistry:
             "model %s loaded (%s, %d-d latent)", name, model.manifest.kind, model.latent_dim
         )
         outcome: ReloadOutcome = "replaced" if isinstance(old, Loaded) else "added"
-        return Loaded(model, manifest_sha256), ReloadResult(name, outcome)
+        disk = DiskCheck(directory, model.manifest, manifest_sha256, stamps)
+        return Loaded(model, disk), ReloadResult(name, outcome)
 
     @staticmethod
     def _failed(name: str, old: Entry | None, reason: str) -> tuple[Entry, ReloadResult]:
@@ -139,8 +201,13 @@ class ModelRegistry:
             logger.error(
                 "bundle %s not reloaded, the previous version keeps serving: %s", name, reason
             )
-            return Loaded(old.model, old.manifest_sha256, reason), ReloadResult(
-                name, "kept_previous", reason
-            )
+            return Loaded(old.model, old.disk, reason), ReloadResult(name, "kept_previous", reason)
         logger.error("bundle %s is unavailable: %s", name, reason)
         return Unavailable(name, reason), ReloadResult(name, "unavailable", reason)
+
+
+def _current(entry: Entry) -> Entry:
+    """A loaded model whose files broke on disk is Unavailable (until they are restored)."""
+    if isinstance(entry, Loaded) and (fault := entry.disk.fault()) is not None:
+        return Unavailable(entry.model.name, fault)
+    return entry

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.attributes import MIN_EXAMPLES
+from service.attributes import MIN_EXAMPLES, ORPHAN_AGE_S
 from service.config import Settings
 from tests.service.helpers import assert_error, b64
 
@@ -243,3 +246,46 @@ def test_concurrent_puts_leave_one_whole_vector(
     assert client.get(f"{URL}/racy").json()["vector"] in vectors
     folder = data_dir / MODEL / "attributes"
     assert [p.name for p in folder.iterdir()] == ["racy.json"]  # no temporary file left
+
+
+def test_stale_temporary_files_are_deleted_at_start_up_and_never_read(
+    client: TestClient, examples: dict[str, list[str]], model_dir: Path, data_dir: Path
+) -> None:
+    """A writer killed before its rename leaves `.<name>.json.<id>.tmp`: never a vector, and
+    deleted at a start-up once old enough to belong to no live writer."""
+    vector = client.put(f"{URL}/handbag", json=examples).json()["vector"]
+    folder = data_dir / MODEL / "attributes"
+    whole = (folder / "handbag.json").read_bytes()
+    stale = folder / f".handbag.json.{'a' * 32}.tmp"
+    stale.write_bytes(whole[: len(whole) // 2])  # torn mid-write
+    long_ago = time.time() - 2 * ORPHAN_AGE_S
+    os.utime(stale, (long_ago, long_ago))
+    fresh = folder / f".other.json.{'b' * 32}.tmp"
+    fresh.write_bytes(whole)  # complete, but not renamed yet: a live writer's, maybe
+    with TestClient(create_app(Settings(model_dir=model_dir, data_dir=data_dir))) as restarted:
+        assert not stale.exists()
+        assert fresh.exists()
+        listed = restarted.get(URL).json()["attributes"]
+        assert [a["name"] for a in listed if a["custom"]] == ["handbag"]
+        assert_error(restarted.get(f"{URL}/other"), 404, "attribute_not_found")
+        assert restarted.get(f"{URL}/handbag").json()["vector"] == vector
+
+
+def test_a_failed_write_keeps_the_old_vector_and_leaves_no_temporary_file(
+    client: TestClient,
+    examples: dict[str, list[str]],
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vector = client.put(f"{URL}/handbag", json=examples).json()["vector"]
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("service.bundle.os.fsync", disk_full)
+    swapped = {"positive": examples["negative"], "negative": examples["positive"]}
+    error = assert_error(client.put(f"{URL}/handbag", json=swapped), 503, "not_configured")
+    assert os.strerror(errno.ENOSPC) in error["message"]
+    monkeypatch.undo()
+    assert client.get(f"{URL}/handbag").json()["vector"] == vector
+    assert [p.name for p in (data_dir / MODEL / "attributes").iterdir()] == ["handbag.json"]

@@ -1,9 +1,11 @@
-"""Start-up validation of bundles, /readyz, and broken bundles served as unavailable."""
+"""Start-up validation of bundles, /readyz, and broken bundles served as unavailable, whether
+broken before start-up or while serving."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -130,3 +132,86 @@ def test_staging_folders_of_the_exporter_are_ignored(models_copy: Path) -> None:
     with TestClient(create_app(Settings(model_dir=models_copy))) as client:
         names = [m["name"] for m in client.get("/v1/models").json()["models"]]
         assert f".{BROKEN}.staging" not in names
+
+
+def deleted_manifest(bundle: Path) -> str:
+    (bundle / "model.json").unlink()
+    return "model.json: missing"
+
+
+def replaced_by_a_truncated_copy(bundle: Path) -> str:
+    """The way most tools rewrite a file: a new file renamed over the old one (a new inode)."""
+    encoder = bundle / "encoder.onnx"
+    (bundle / "partial").write_bytes(encoder.read_bytes()[:-10])
+    (bundle / "partial").replace(encoder)
+    return "encoder.onnx: sha256 does not match"
+
+
+def states(client: TestClient, path: str) -> dict[str, dict[str, object]]:
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    return {model["name"]: model for model in response.json()["models"]}
+
+
+@pytest.mark.parametrize(
+    "corrupt", [corrupt_checksum, missing_file, deleted_manifest, replaced_by_a_truncated_copy]
+)
+def test_a_file_broken_while_serving_makes_only_its_model_unavailable(
+    models_copy: Path, trouser: bytes, caplog: pytest.LogCaptureFixture, corrupt: object
+) -> None:
+    assert callable(corrupt)
+    body = {"images": [b64(trouser)]}
+    with TestClient(create_app(Settings(model_dir=models_copy))) as client:
+        assert client.post(f"/v1/models/{BROKEN}/encode", json=body).status_code == 200
+        with caplog.at_level(logging.ERROR):
+            reason = corrupt(models_copy / BROKEN)
+            response = client.post(f"/v1/models/{BROKEN}/encode", json=body)
+        assert reason in assert_error(response, 503, "model_unavailable")["message"]
+        assert_error(client.get(f"/v1/models/{BROKEN}"), 503, "model_unavailable")
+        for path in ("/readyz", "/v1/models"):
+            listed = states(client, path)
+            assert listed[BROKEN]["available"] is False
+            assert reason in str(listed[BROKEN]["reason"])
+            assert listed["fashion-ae-2d"]["available"] is True
+        ok = client.post("/v1/models/fashion-ae-2d/encode", json=body)
+        assert ok.status_code == 200
+        assert "vae_serve_models_unavailable 1.0" in client.get("/metrics").text
+    logged = [r.getMessage() for r in caplog.records if r.name == "vae_serve.registry"]
+    assert any(BROKEN in line and reason in line for line in logged), logged
+
+
+def test_a_restored_file_makes_the_model_serve_again(models_copy: Path) -> None:
+    encoder = models_copy / BROKEN / "encoder.onnx"
+    original = encoder.read_bytes()
+    with TestClient(create_app(Settings(model_dir=models_copy))) as client:
+        corrupt_checksum(models_copy / BROKEN)
+        assert_error(client.get(f"/v1/models/{BROKEN}"), 503, "model_unavailable")
+        encoder.write_bytes(original)
+        assert client.get(f"/v1/models/{BROKEN}").status_code == 200
+        assert states(client, "/readyz")[BROKEN] == {
+            "name": BROKEN,
+            "available": True,
+            "reason": None,
+        }
+
+
+def test_the_files_are_hashed_again_only_when_their_stamps_change(
+    models_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed: list[str] = []
+
+    def counting(path: Path) -> str:
+        hashed.append(path.parent.name)
+        return sha256_file(path)
+
+    with TestClient(create_app(Settings(model_dir=models_copy))) as client:
+        monkeypatch.setattr("service.bundle.sha256_file", counting)
+        for _ in range(3):
+            assert client.get(f"/v1/models/{BROKEN}").status_code == 200
+            assert client.get("/readyz").status_code == 200
+        assert hashed == []  # unchanged stamps: stat only
+        os.utime(models_copy / BROKEN / "decoder.onnx")  # a new mtime, the same bytes
+        for _ in range(3):
+            assert client.get(f"/v1/models/{BROKEN}").status_code == 200
+        assert set(hashed) == {BROKEN}
+        assert len(hashed) == 4  # once: model.json and the three files it lists

@@ -111,11 +111,45 @@ def test_a_removed_bundle_is_dropped(client: TestClient, models_copy: Path) -> N
     assert_error(client.get("/v1/models/fashion-ae-2d"), 404, "model_not_found")
 
 
-def test_a_file_corrupted_in_place_is_reported(client: TestClient, models_copy: Path) -> None:
-    encoder = models_copy / REPLACED / "encoder.onnx"
+def truncated_encoder(bundle: Path) -> str:
+    encoder = bundle / "encoder.onnx"
     encoder.write_bytes(encoder.read_bytes()[:-10])
-    response = client.post("/v1/admin/reload")
-    assert outcomes(response)[REPLACED] == "kept_previous"
+    return "encoder.onnx: sha256 does not match"
+
+
+def deleted_manifest(bundle: Path) -> str:
+    (bundle / "model.json").unlink()
+    return "model.json: missing"
+
+
+@pytest.mark.parametrize("corrupt", [truncated_encoder, deleted_manifest])
+def test_a_file_broken_in_place_is_unavailable_at_every_reload_until_restored(
+    client: TestClient, models_copy: Path, corrupt: object
+) -> None:
+    """Not a new version (model.json is the served one, or gone): the served version's files are
+    broken, so it is unavailable with the reason, and the other models keep serving."""
+    assert callable(corrupt)
+    saved = models_copy.parent / "saved"
+    shutil.copytree(models_copy / REPLACED, saved)
+    reason = corrupt(models_copy / REPLACED)
+    for _ in range(2):
+        response = client.post("/v1/admin/reload")
+        assert response.status_code == 200
+        entry = next(e for e in response.json()["models"] if e["name"] == REPLACED)
+        assert entry["outcome"] == "unavailable"
+        assert reason in entry["reason"]
+        assert set(outcomes(response).values()) == {"unavailable", "unchanged"}
+        error = assert_error(
+            client.post(f"/v1/models/{REPLACED}/sample", json={"n": 1}), 503, "model_unavailable"
+        )
+        assert reason in error["message"]
+        listed = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+        assert listed[REPLACED]["available"] is False and reason in listed[REPLACED]["reason"]
+        assert client.post("/v1/models/fashion-ae-2d/sample", json={"n": 1}).status_code == 200
+        assert client.get("/readyz").status_code == 200
+    shutil.rmtree(models_copy / REPLACED)
+    saved.rename(models_copy / REPLACED)
+    assert outcomes(client.post("/v1/admin/reload"))[REPLACED] == "unchanged"
     assert client.post(f"/v1/models/{REPLACED}/sample", json={"n": 1}).status_code == 200
 
 
