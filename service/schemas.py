@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any, Literal
+from collections.abc import Sized
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -30,8 +31,12 @@ DEFAULT_MAX_ITEMS = 256
 # Marks a limit that is the `max_items` setting; service.openapi writes the number in.
 MAX_ITEMS_MARK = "x-max-items"
 MAX_ABS_LATENT = 1e4  # far outside any trained code; keeps decoder arithmetic finite
+# Far above any flat latent served here (200 at most); bounds a request's numbers before the model
+# is known (service.bodies sizes its JSON budget with it).
+MAX_LATENT_DIM = 4096
 MAX_STRENGTH = 10.0
 MAX_SEED = 2**63 - 1
+SizedT = TypeVar("SizedT", bound=Sized)
 
 
 # ------------------------------------------------------------------------------------- field types
@@ -41,14 +46,18 @@ def _base64_image(value: object) -> object:
     """base64 text (optionally a data: URL) -> bytes; raw bytes (a multipart upload) pass."""
     if not isinstance(value, str):
         return value
-    text = value.split(",", 1)[1] if value.startswith("data:") else value
+    text = value
+    if value.startswith("data:"):
+        _, comma, text = value.partition(",")
+        if not comma:
+            raise ValueError("a data: URL needs a comma before its base64 data")
     try:
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("not valid base64") from None
 
 
-def _within_max_items(value: list[Any], info: ValidationInfo) -> list[Any]:
+def _within_max_items(value: SizedT, info: ValidationInfo) -> SizedT:
     limit = (info.context or {}).get("max_items", DEFAULT_MAX_ITEMS)
     if len(value) > limit:
         raise ValueError(f"at most {limit} per request (VAE_SERVE_MAX_ITEMS), got {len(value)}")
@@ -79,7 +88,7 @@ Images = Annotated[
     AfterValidator(_within_max_items),
 ]
 LatentValue = Annotated[float, Field(ge=-MAX_ABS_LATENT, le=MAX_ABS_LATENT, allow_inf_nan=False)]
-LatentVector = Annotated[list[LatentValue], Field(min_length=1)]
+LatentVector = Annotated[list[LatentValue], Field(min_length=1, max_length=MAX_LATENT_DIM)]
 Latents = Annotated[
     list[LatentVector],
     Field(
@@ -159,7 +168,11 @@ class Sweep(_Request):
 
 
 class EditRequest(_ImagesOrLatents):
-    attributes: dict[AttributeName, Strength] = Field(
+    attributes: Annotated[
+        dict[AttributeName, Strength],
+        Field(json_schema_extra={MAX_ITEMS_MARK: "maxProperties"}),
+        AfterValidator(_within_max_items),
+    ] = Field(
         default_factory=dict,
         description="Attribute name -> strength: z = z_mean + Σ strength · vector.",
     )

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
+import zlib
 from typing import Any
 
 import httpx
 import numpy as np
 from PIL import Image
 
+VAE = "fashion-vae-2d"
+
 
 def png(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def saved(image: Image.Image, format: str, **options: object) -> bytes:
+    """`image` encoded as a `format` file."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **options)
     return buffer.getvalue()
 
 
@@ -27,6 +38,13 @@ def pixels(encoded: str | bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data))).astype(np.int16)
 
 
+def z_mean(client: httpx.Client, *images: bytes) -> np.ndarray:
+    """The fashion-vae-2d codes of the images, one row each (the request must succeed)."""
+    response = client.post(f"/v1/models/{VAE}/encode", json={"images": [b64(i) for i in images]})
+    assert response.status_code == 200, response.text
+    return np.asarray(response.json()["z_mean"])
+
+
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     """Check the status, then the one error shape; return the error object."""
     assert response.status_code == status, response.text
@@ -36,3 +54,33 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert body["error"]["code"] == code
     assert body["error"]["message"]
     return body["error"]
+
+
+def assert_healthy(client: httpx.Client, image: bytes) -> None:
+    """Alive, ready, and a good request still succeeds (a TestClient or a live server's client)."""
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    response = client.post(f"/v1/models/{VAE}/encode", json={"images": [b64(image)]})
+    assert response.status_code == 200, response.text
+
+
+def png_file(width: int, height: int, bit_depth: int, color_type: int, rows: bytes) -> bytes:
+    """A PNG written chunk by chunk, for what Pillow will not write (16-bit RGB, a bomb's
+    header). `rows` is the zlib stream's content: each row a filter byte then its samples."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height, with (almost) no pixel data: a bomb's shape."""
+    return png_file(width, height, 8, 0, b"\0" * 64)

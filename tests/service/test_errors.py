@@ -1,9 +1,8 @@
-"""Every error status of the contract, in the one error shape, with the service healthy after."""
+"""Every error status of the contract, in the one error shape, with the service healthy after.
+Hostile input (broken images, bombs, hostile JSON, numbers, names): test_hostile_input.py."""
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +12,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.config import Settings
 from service.operations import Operations
-from tests.service.helpers import assert_error, b64
-
-VAE = "fashion-vae-2d"
+from tests.service.helpers import VAE, assert_error, assert_healthy, b64, png_header_only
 
 
 @pytest.fixture(scope="module")
@@ -26,27 +23,6 @@ def strict(model_dir: Path) -> Iterator[TestClient]:
     )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
-
-
-def assert_healthy(client: TestClient, image: bytes) -> None:
-    assert client.get("/healthz").status_code == 200
-    assert client.get("/readyz").status_code == 200
-    response = client.post(f"/v1/models/{VAE}/encode", json={"images": [b64(image)]})
-    assert response.status_code == 200
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header declares width x height, with (almost) no pixel data: a bomb's shape."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    pixels = zlib.compress(b"\0" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
 
 
 def test_unknown_model_is_404(client: TestClient, trouser: bytes) -> None:
@@ -74,36 +50,6 @@ def test_unknown_route_and_wrong_method(client: TestClient, trouser: bytes) -> N
     response = client.delete("/v1/models")
     assert_error(response, 405, "method_not_allowed")
     assert "GET" in response.headers["allow"]
-    assert_healthy(client, trouser)
-
-
-@pytest.mark.parametrize(
-    "payload",
-    [
-        b"",
-        b"hello, I am not an image",
-        b"<svg xmlns='http://www.w3.org/2000/svg' width='28' height='28'/>",
-        b"<html><body>png</body></html>",
-    ],
-    ids=["empty", "text", "svg", "html"],
-)
-def test_undecodable_image_is_415(client: TestClient, trouser: bytes, payload: bytes) -> None:
-    response = client.post(f"/v1/models/{VAE}/encode", json={"images": [b64(payload)]})
-    assert_error(response, 415, "unsupported_image")
-    assert_healthy(client, trouser)
-
-
-def test_truncated_png_is_415(client: TestClient, trouser: bytes) -> None:
-    response = client.post(f"/v1/models/{VAE}/reconstruct", json={"images": [b64(trouser[:60])]})
-    assert_error(response, 415, "unsupported_image")
-    assert_healthy(client, trouser)
-
-
-def test_decompression_bomb_is_413_before_decoding(client: TestClient, trouser: bytes) -> None:
-    bomb = png_header_only(30000, 30000)
-    response = client.post(f"/v1/models/{VAE}/encode", json={"images": [b64(bomb)]})
-    error = assert_error(response, 413, "payload_too_large")
-    assert "VAE_SERVE_MAX_IMAGE_PIXELS" in error["message"]
     assert_healthy(client, trouser)
 
 
@@ -135,23 +81,16 @@ def test_streamed_body_over_the_limit_is_413(strict: TestClient, trouser: bytes)
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("decode", {"z": [[0.1, 0.2, 0.3]]}),  # wrong latent dimension
         ("decode", {"z": [[0.1, 0.2], [0.3]]}),  # ragged
-        ("decode", {"z": []}),
-        ("decode", {"z": [[1e38, 0.0]]}),
-        ("decode", {"z": [[0.0, 0.0]], "extra": 1}),  # unknown field
         ("sample", {"n": 0}),
-        ("sample", {"n": 10**9}),
         ("sample", {"n": 4, "temperature": -1}),
         ("interpolate", {"z": [[0.0, 0.0], [1.0, 1.0]], "steps": 1}),
-        ("interpolate", {"z": [[0.0, 0.0], [1.0, 1.0]], "steps": 10**6}),
         ("interpolate", {"z": [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]}),
         ("interpolate", {"z": [[0.0, 0.0], [1.0, 1.0]], "method": "cubic"}),
         ("edit", {"z": [[0.0, 0.0]], "attributes": {"Trouser": 11}}),
         ("edit", {"z": [[0.0, 0.0]], "sweep": {"attribute": "Trouser", "strengths": [-20]}}),
         ("edit", {"z": [[0.0, 0.0]], "images": ["aGk="]}),  # both inputs
         ("edit", {"attributes": {"Trouser": 1}}),  # neither
-        ("encode", {"images": ["%%% not base64 %%%"]}),
         ("encode", {"images": []}),
     ],
 )
@@ -159,27 +98,6 @@ def test_invalid_values_are_422(client: TestClient, trouser: bytes, path: str, b
     response = client.post(f"/v1/models/{VAE}/{path}", json=body)
     assert_error(response, 422, "invalid_input")
     assert_healthy(client, trouser)
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [b'{"z": [[NaN, 0.0]]}', b'{"z": [[Infinity, 0.0]]}', b'{"z": [[-Infinity, 0.0]]}', b"{"],
-    ids=["nan", "inf", "-inf", "malformed"],
-)
-def test_non_finite_or_malformed_json_is_422(
-    client: TestClient, trouser: bytes, raw: bytes
-) -> None:
-    response = client.post(
-        f"/v1/models/{VAE}/decode", content=raw, headers={"content-type": "application/json"}
-    )
-    assert_error(response, 422, "invalid_input")
-    assert_healthy(client, trouser)
-
-
-def test_wrong_latent_dimension_says_what_is_expected(client: TestClient) -> None:
-    response = client.post("/v1/models/fashion-vae-32d/decode", json={"z": [[0.0, 0.0]]})
-    error = assert_error(response, 422, "invalid_input")
-    assert "32-d" in error["message"] and error["detail"]["latent_dim"] == 32
 
 
 def test_item_limit_is_configurable(strict: TestClient, trouser: bytes) -> None:
