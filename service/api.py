@@ -271,7 +271,8 @@ async def list_attributes(
 
 
 @v1.get(
-    "/models/{model}/attributes/{name}",
+    # `:path`: built-in names may hold a slash (Fashion-MNIST's "T-shirt/top").
+    "/models/{model}/attributes/{name:path}",
     tags=["attributes"],
     summary="One attribute vector",
     responses=errors(*MODEL),

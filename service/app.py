@@ -18,6 +18,7 @@ from service.attributes import AttributeStore
 from service.config import Settings
 from service.dependencies import Services, require_api_key
 from service.handlers import install_handlers
+from service.imaging import ImageLimits
 from service.metrics import Metrics
 from service.middleware import REQUEST_ID_HEADER, BodyLimit, RequestObserver
 from service.openapi import openapi_builder
@@ -98,7 +99,11 @@ def _services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         registry=registry,
-        operations=Operations(registry, attributes, settings.max_image_pixels),
+        operations=Operations(
+            registry,
+            attributes,
+            ImageLimits(settings.max_image_pixels, settings.max_request_pixels),
+        ),
         pool=pool,
         metrics=metrics,
     )

@@ -34,6 +34,9 @@ NORMALISATION = (
     "the full difference of the two group means"
 )
 
+# The widest latent the service takes: requests validate vectors against it before parsing them.
+MAX_LATENT_DIM = 4096
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -73,7 +76,7 @@ class Manifest(_Strict):
     schema_version: Literal[1] = 1
     name: str
     kind: Literal["ae", "vae"]
-    latent_dim: int = Field(ge=1)
+    latent_dim: int = Field(ge=1, le=MAX_LATENT_DIM)
     image: ImageSpec
     preprocessing: Preprocessing
     dataset: DatasetInfo

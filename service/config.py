@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         description="Largest decoded image, in pixels (413 above); checked from the header "
         "before decoding, against decompression bombs.",
     )
+    max_request_pixels: int = Field(
+        100_000_000,
+        ge=64,
+        description="Most decoded pixels in all the images of one request (413 above), summed "
+        "from the headers before decoding: bounds the CPU one request can take.",
+    )
     intra_op_threads: int = Field(
         1, ge=1, le=256, description="ONNX Runtime threads per graph run (intra-op)."
     )

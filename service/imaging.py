@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from contextlib import closing
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -45,16 +46,32 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
+@dataclass(frozen=True)
+class ImageLimits:
+    """Decoded pixels allowed per image (decompression bombs) and per request (CPU per call)."""
+
+    max_pixels: int
+    max_request_pixels: int
+
+
 def to_model_input(
-    images: Sequence[bytes], preprocessing: Preprocessing, max_pixels: int
+    images: Sequence[bytes], preprocessing: Preprocessing, limits: ImageLimits
 ) -> np.ndarray:
     """Encoded images of any size and mode -> the encoder's float32 batch [N, C, H, W].
 
-    Every header is checked before any image is decoded, so one bomb or non-image refuses the
-    request before work is spent on the others. Then each image is decoded and reduced to model
-    size, and its full-size pixels freed, before the next: memory holds one at a time.
+    Every header is checked before any image is decoded, so one bomb, non-image or a request over
+    its pixel budget is refused before work is spent on the others. Then each image is decoded and
+    reduced to model size, and its full-size pixels freed, before the next: memory holds one at a
+    time.
     """
-    opened = [open_image(data, max_pixels) for data in images]
+    opened = [open_image(data, limits.max_pixels) for data in images]
+    total = sum(image.width * image.height for image in opened)
+    if total > limits.max_request_pixels:
+        raise PayloadTooLarge(
+            f"the request's images hold {total} pixels in all, over {limits.max_request_pixels} "
+            "(VAE_SERVE_MAX_REQUEST_PIXELS)",
+            {"pixels": total, "limit": limits.max_request_pixels},
+        )
     return preprocessing.to_tensor(np.stack([_model_pixels(i, preprocessing) for i in opened]))
 
 

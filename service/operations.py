@@ -59,10 +59,12 @@ class Picture:
 
 
 class Operations:
-    def __init__(self, registry: ModelRegistry, attributes: AttributeStore, max_image_pixels: int):
+    def __init__(
+        self, registry: ModelRegistry, attributes: AttributeStore, limits: imaging.ImageLimits
+    ):
         self.registry = registry
         self.attributes = attributes
-        self.max_image_pixels = max_image_pixels
+        self.image_limits = limits
 
     # ------------------------------------------------------------------------------- metadata
 
@@ -176,7 +178,7 @@ class Operations:
     # -------------------------------------------------------------------------------- helpers
 
     def _pixels(self, model: Model, images: list[bytes]) -> np.ndarray:
-        return imaging.to_model_input(images, model.manifest.preprocessing, self.max_image_pixels)
+        return imaging.to_model_input(images, model.manifest.preprocessing, self.image_limits)
 
     def _codes(
         self, model: Model, images: list[bytes] | None, z: list[list[float]] | None

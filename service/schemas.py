@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from service.attributes import MIN_EXAMPLES
-from service.bundle import DatasetInfo, ImageSpec, LatentPrior
+from service.bundle import MAX_LATENT_DIM, DatasetInfo, ImageSpec, LatentPrior
 from service.preprocess import Preprocessing
 
 DEFAULT_MAX_ITEMS = 256
@@ -33,7 +33,6 @@ MAX_ITEMS_MARK = "x-max-items"
 MAX_ABS_LATENT = 1e4  # far outside any trained code; keeps decoder arithmetic finite
 # Far above any flat latent served here (200 at most); bounds a request's numbers before the model
 # is known (service.bodies sizes its JSON budget with it).
-MAX_LATENT_DIM = 4096
 MAX_STRENGTH = 10.0
 MAX_SEED = 2**63 - 1
 SizedT = TypeVar("SizedT", bound=Sized)

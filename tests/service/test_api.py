@@ -333,6 +333,9 @@ def test_attributes_list_counts_and_vectors(client: TestClient) -> None:
     one = client.get(f"/v1/models/{VAE_2D}/attributes/Trouser")
     assert one.status_code == 200
     assert one.json() == trouser
+    with_slash = client.get(f"/v1/models/{VAE_2D}/attributes/T-shirt%2Ftop")
+    assert with_slash.status_code == 200
+    assert with_slash.json() == attributes["T-shirt/top"]
 
 
 def test_health_is_open_and_alive(client: TestClient) -> None:

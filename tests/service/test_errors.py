@@ -17,9 +17,13 @@ from tests.service.helpers import VAE, assert_error, assert_healthy, b64, png_he
 
 @pytest.fixture(scope="module")
 def strict(model_dir: Path) -> Iterator[TestClient]:
-    """An app with small limits: 64 KiB bodies, 8 items, 4096-pixel images."""
+    """An app with small limits: 64 KiB bodies, 8 items, 4096-pixel images, 8192 per request."""
     settings = Settings(
-        model_dir=model_dir, max_body_bytes=64 * 1024, max_items=8, max_image_pixels=4096
+        model_dir=model_dir,
+        max_body_bytes=64 * 1024,
+        max_items=8,
+        max_image_pixels=4096,
+        max_request_pixels=8192,
     )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
@@ -58,6 +62,20 @@ def test_image_over_the_pixel_limit_is_413(strict: TestClient, trouser: bytes) -
     response = strict.post(f"/v1/models/{VAE}/encode", json={"images": [b64(big)]})
     assert "65x64" in assert_error(response, 413, "payload_too_large")["message"]
     assert_healthy(strict, trouser)
+
+
+def test_images_over_the_request_pixel_budget_are_413_before_decoding(
+    strict: TestClient, trouser: bytes
+) -> None:
+    """Six 28x28 images and a 64x64 one hold 8800 pixels > 8192; the last is only a header, so a
+    413 (not a 415) shows that the budget was checked from the headers before any decoding."""
+    images = [b64(trouser)] * 6 + [b64(png_header_only(64, 64))]
+    response = strict.post(f"/v1/models/{VAE}/encode", json={"images": images})
+    error = assert_error(response, 413, "payload_too_large")
+    assert error["detail"] == {"pixels": 6 * 28 * 28 + 64 * 64, "limit": 8192}
+    assert "VAE_SERVE_MAX_REQUEST_PIXELS" in error["message"]
+    eight = strict.post(f"/v1/models/{VAE}/encode", json={"images": [b64(trouser)] * 8})
+    assert eight.status_code == 200  # 6272 pixels: within the budget
 
 
 def test_body_over_the_limit_is_413(strict: TestClient, trouser: bytes) -> None:

@@ -545,7 +545,8 @@ def test_huge_upload_is_reduced_first_and_converted_alike(
 ) -> None:
     assert z_mean(client, huge_garment).shape == (1, LATENT_DIM)
     preprocessing = read_manifest(model_dir / VAE).preprocessing
-    reduced_first = imaging.to_model_input([huge_garment], preprocessing, max_pixels=4984**2)
+    limits = imaging.ImageLimits(max_pixels=4984**2, max_request_pixels=4984**2)
+    reduced_first = imaging.to_model_input([huge_garment], preprocessing, limits)
     full_size = preprocessing.apply([Image.open(io.BytesIO(huge_garment))])
     gray_levels = np.abs(reduced_first - full_size) * 255
     assert gray_levels.mean() < 1 and gray_levels.max() < 16
