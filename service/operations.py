@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import secrets
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -29,10 +30,13 @@ from service.schemas import (
     EncodeResponse,
     InterpolateRequest,
     InterpolateResponse,
+    LatentEncoding,
+    LatentRows,
     ModelDetail,
     ModelList,
     ModelState,
     ModelSummary,
+    PackedLatents,
     Readiness,
     ReconstructRequest,
     ReconstructResponse,
@@ -105,14 +109,13 @@ class Operations:
 
     def encode(self, model: Model, body: EncodeRequest) -> EncodeResponse:
         codes = model.encode(self._pixels(model, body.images))
-        z_log_var = None if codes.z_log_var is None else codes.z_log_var.tolist()
+        out = partial(_codes_out, encoding=body.latents)
+        z_log_var = None if codes.z_log_var is None else out(codes.z_log_var)
         if not body.sample:
-            return EncodeResponse(z_mean=codes.z_mean.tolist(), z_log_var=z_log_var)
+            return EncodeResponse(z_mean=out(codes.z_mean), z_log_var=z_log_var)
         seed = _seed(body.seed)
         z = model.posterior_sample(codes, _rng(seed))
-        return EncodeResponse(
-            z_mean=codes.z_mean.tolist(), z_log_var=z_log_var, z=z.tolist(), seed=seed
-        )
+        return EncodeResponse(z_mean=out(codes.z_mean), z_log_var=z_log_var, z=out(z), seed=seed)
 
     def decode(self, model: Model, body: DecodeRequest, as_png: bool) -> DecodeResponse | Picture:
         z = _latents(model, body.z)
@@ -129,7 +132,7 @@ class Operations:
         prior = model.manifest.latent_prior.kind
         return SampleResponse(
             images=_base64(imaging.pngs(model.decode(z))),
-            z=z.tolist(),
+            z=_codes_out(z, body.latents),
             seed=seed,
             prior=prior,
             note=PRIOR_NOTES[prior],
@@ -138,7 +141,8 @@ class Operations:
     def reconstruct(self, model: Model, body: ReconstructRequest) -> ReconstructResponse:
         z_mean = model.encode(self._pixels(model, body.images)).z_mean
         return ReconstructResponse(
-            images=_base64(imaging.pngs(model.decode(z_mean))), z_mean=z_mean.tolist()
+            images=_base64(imaging.pngs(model.decode(z_mean))),
+            z_mean=_codes_out(z_mean, body.latents),
         )
 
     def edit(self, model: Model, body: EditRequest) -> EditResponse | Picture:
@@ -150,7 +154,7 @@ class Operations:
         images = model.decode(z)
         if body.format == "strip":
             return Picture(imaging.strip(images), "image/png")
-        return EditResponse(images=_base64(imaging.pngs(images)), z=z.tolist())
+        return EditResponse(images=_base64(imaging.pngs(images)), z=_codes_out(z, body.latents))
 
     def interpolate(self, model: Model, body: InterpolateRequest) -> InterpolateResponse | Picture:
         ends = self._codes(model, body.images, body.z)
@@ -160,7 +164,9 @@ class Operations:
             return Picture(imaging.gif(frames, body.frame_ms), "image/gif")
         if body.format == "strip":
             return Picture(imaging.strip(frames), "image/png")
-        return InterpolateResponse(images=_base64(imaging.pngs(frames)), z=z.tolist())
+        return InterpolateResponse(
+            images=_base64(imaging.pngs(frames)), z=_codes_out(z, body.latents)
+        )
 
     def put_attribute(
         self, model: Model, name: str, body: CustomAttributeRequest
@@ -181,7 +187,7 @@ class Operations:
         return imaging.to_model_input(images, model.manifest.preprocessing, self.image_limits)
 
     def _codes(
-        self, model: Model, images: list[bytes] | None, z: list[list[float]] | None
+        self, model: Model, images: list[bytes] | None, z: LatentRows | PackedLatents | None
     ) -> np.ndarray:
         """z_mean of the images, or the given codes."""
         if images is not None:
@@ -216,8 +222,15 @@ def _info(vector: AttributeVector) -> AttributeInfo:
     return AttributeInfo(**vector.model_dump())
 
 
-def _latents(model: Model, z: list[list[float]]) -> np.ndarray:
+def _latents(model: Model, z: LatentRows | PackedLatents) -> np.ndarray:
     """Request codes -> float32 [N, D], 422 unless every vector has the model's latent_dim."""
+    if isinstance(z, PackedLatents):
+        if z.shape[1] != model.latent_dim:
+            raise InvalidInput(
+                f"model {model.name!r} takes {model.latent_dim}-d codes; shape is {z.shape}",
+                detail={"latent_dim": model.latent_dim, "shape": z.shape},
+            )
+        return z.rows()
     wrong = [i for i, row in enumerate(z) if len(row) != model.latent_dim]
     if wrong:
         raise InvalidInput(
@@ -226,6 +239,11 @@ def _latents(model: Model, z: list[list[float]]) -> np.ndarray:
             detail={"latent_dim": model.latent_dim, "wrong_rows": wrong[:16]},
         )
     return np.asarray(z, dtype=np.float32)
+
+
+def _codes_out(z: np.ndarray, encoding: LatentEncoding) -> list[list[float]] | PackedLatents:
+    """Codes for a response: lists of numbers, or packed float32 when the request asked."""
+    return PackedLatents.pack(z) if encoding == "base64" else z.tolist()
 
 
 def _base64(blobs: list[bytes]) -> list[str]:

@@ -67,8 +67,9 @@ def test_documented_limits_are_the_server_limits(model_dir: Path) -> None:
     with TestClient(create_app(Settings(model_dir=model_dir, max_items=12))) as client:
         schemas = client.get("/openapi.json").json()["components"]["schemas"]
     assert schemas["SampleRequest"]["properties"]["n"]["maximum"] == 12
-    decode_z = schemas["DecodeRequest"]["properties"]["z"]
-    assert decode_z["maxItems"] == 12
+    lists, packed = schemas["DecodeRequest"]["properties"]["z"]["oneOf"]
+    assert lists["maxItems"] == 12
+    assert packed["$ref"].endswith("/PackedLatents")
 
 
 def test_docs_assets_are_served_locally(client: TestClient) -> None:

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from service import imaging
 from tests.service.helpers import VAE, assert_error, b64, saved, z_mean
 
 URL = f"/v1/models/{VAE}/encode"
@@ -57,3 +58,11 @@ def test_a_real_image_in_a_format_we_do_not_accept_is_415(
 ) -> None:
     response = client.post(URL, json={"images": [b64(saved(garment, "TIFF"))]})
     assert "accepted formats" in assert_error(response, 415, "unsupported_image")["message"]
+
+
+def test_decoder_output_maps_to_pixels_with_clipping_and_no_nan() -> None:
+    out = np.array([[[[np.nan, np.inf, -np.inf, 0.5, 1.2, -0.1, 0.0, 1.0]]]], np.float32)
+    assert imaging.to_uint8(out).tolist() == [[[0, 255, 0, 128, 255, 0, 0, 255]]]
+    rgb = np.zeros((1, 3, 2, 2), np.float32)
+    rgb[0, 0] = 1.0  # red channel
+    assert imaging.to_uint8(rgb)[0, 0, 0].tolist() == [255, 0, 0]
