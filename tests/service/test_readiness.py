@@ -100,10 +100,18 @@ def wrong_latent_dim(bundle: Path) -> str:
     return "attributes.json: vector 'T-shirt/top' has 2 dims, not 3"
 
 
+def latent_dim_over_the_limit(bundle: Path) -> str:
+    rewrite_manifest(bundle, latent_dim=5000, latent_prior={"kind": "standard_normal"})
+    return "latent_dim"
+
+
 @pytest.mark.parametrize(
     "corrupt",
-    [corrupt_checksum, missing_file, bad_manifest, wrong_kind, swapped_graphs, wrong_latent_dim],
-)
+    [
+        corrupt_checksum, missing_file, bad_manifest, wrong_kind, swapped_graphs,
+        wrong_latent_dim, latent_dim_over_the_limit,
+    ],
+)  # fmt: skip
 def test_a_broken_bundle_is_listed_unavailable_and_the_others_serve(
     models_copy: Path, trouser: bytes, caplog: pytest.LogCaptureFixture, corrupt: object
 ) -> None:
