@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint audit bench bench-smoke system-deps container-deps container-test train-shipped report clean help
+.PHONY: run test lint audit bench bench-smoke soak soak-smoke system-deps container-deps container-test train-shipped report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint    ruff + mypy"
 	@echo "make audit   pip-audit on the pinned runtime dependencies"
 	@echo "make bench   load benchmark against raw ONNX Runtime and the HTTP floor"
+	@echo "make soak    60 s mixed-load soak: errors and RSS over time"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,13 @@ bench: $(VENV)/.dev
 
 bench-smoke: $(VENV)/.dev
 	$(PY) -m bench --smoke
+
+# Soak on loopback: mixed endpoints, 32 clients, 60 s; fails on any error or RSS growth >= 10%.
+soak: $(VENV)/.dev
+	$(PY) -m bench.soak --duration 60 --clients 32 --warmup 10
+
+soak-smoke: $(VENV)/.dev
+	$(PY) -m bench.soak --duration 20 --clients 16 --warmup 5 --interval 1
 
 # Debian packages the tests need (CI runs this as root).
 system-deps:

@@ -14,8 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -23,14 +21,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import uvloop
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness import ROOT, STEPS, Call, Connection, Server, calls, encode_request
+
 RESULTS = ROOT / "bench" / "results"
 ENDPOINTS = ("encode", "decode", "sample", "edit", "interpolate")
-STEPS = 8  # interpolation frames per request
 
 
 @dataclass(frozen=True)
@@ -59,139 +56,6 @@ class LoadResult:
     rss_mb: float
     mean_batch: float  # mean rows per ONNX Runtime run of the server so far (vae_serve_batch_size)
     first_error: str | None = None
-
-
-# ---------------------------------------------------------------------------- the server
-
-
-class Server:
-    """`python -m service` on a free loopback port; stopped by its own PID."""
-
-    def __init__(self, config: Config, env: dict[str, str], log: Path):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [
-            sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port),
-            "--model-dir", str(config.model_dir), "--log-level", "warning",
-        ]  # fmt: skip
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("VAE_SERVE_")}
-        self._log = log.open("w")
-        self.started = time.perf_counter()
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, env=clean | env, stdout=self._log, stderr=self._log
-        )
-        self.startup_seconds = self._wait_ready(timeout=60)
-
-    def _wait_ready(self, timeout: float) -> float:
-        deadline = time.perf_counter() + timeout
-        while time.perf_counter() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return time.perf_counter() - self.started
-            except httpx.TransportError:
-                pass
-            time.sleep(0.01)
-        self.stop()
-        raise SystemExit(f"the server was not ready within {timeout} s")
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def mean_batch(self) -> float:
-        """Mean rows per ONNX Runtime run over all graphs, from /metrics."""
-        totals = {"_sum": 0.0, "_count": 0.0}
-        for line in httpx.get(f"{self.url}/metrics", timeout=10).text.splitlines():
-            for suffix in totals:
-                if line.startswith(f"vae_serve_batch_size{suffix}{{"):
-                    totals[suffix] += float(line.rsplit(" ", 1)[1])
-        return totals["_sum"] / totals["_count"] if totals["_count"] else float("nan")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-# ------------------------------------------------------------------------------ the requests
-
-
-@dataclass(frozen=True)
-class Call:
-    method: str
-    path: str
-    body: dict[str, Any] | None = None
-
-
-def calls(url: str, model: str) -> dict[str, Call]:
-    """One request per endpoint, the same work as `raw_work`: one image or code each."""
-    info = httpx.get(f"{url}/v1/models/{model}", timeout=10).json()
-    dim = info["latent_dim"]
-    rng = np.random.default_rng(0)
-    z = rng.standard_normal(dim).astype(np.float32).tolist()
-    z2 = rng.standard_normal(dim).astype(np.float32).tolist()
-    image = httpx.post(f"{url}/v1/models/{model}/decode", json={"z": [z]}, timeout=10)
-    png_b64 = image.json()["images"][0]
-    attribute = info["attributes"][0]
-    base = f"/v1/models/{model}"
-    return {
-        "floor": Call("GET", "/healthz"),
-        "encode": Call("POST", f"{base}/encode", {"images": [png_b64]}),
-        "decode": Call("POST", f"{base}/decode", {"z": [z]}),
-        "sample": Call("POST", f"{base}/sample", {"n": 1, "seed": 1}),
-        "edit": Call("POST", f"{base}/edit", {"z": [z], "attributes": {attribute: 1.0}}),
-        "interpolate": Call("POST", f"{base}/interpolate", {"z": [z, z2], "steps": STEPS}),
-    }
-
-
-class Connection:
-    """A minimal keep-alive HTTP/1.1 client over asyncio streams: far cheaper per request than a
-    general client, so the load generator (on the same cores) takes less from the server."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self._reader, self._writer = reader, writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        return cls(*await asyncio.open_connection("127.0.0.1", port))
-
-    async def send(self, request: bytes) -> tuple[int, bytes]:
-        self._writer.write(request)
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        length = next(
-            int(line.split(":", 1)[1])
-            for line in lines
-            if line.lower().startswith("content-length:")
-        )
-        return status, await self._reader.readexactly(length)
-
-    def close(self) -> None:
-        self._writer.close()
-
-
-def encode_request(call: Call, port: int) -> bytes:
-    body = b"" if call.body is None else json.dumps(call.body).encode()
-    head = f"{call.method} {call.path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-    if call.body is not None:
-        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-    return (head + "\r\n").encode() + body
 
 
 async def load(
@@ -369,7 +233,9 @@ def bench(config: Config, stamp: str) -> tuple[list[LoadResult], float]:
                          "VAE_SERVE_INFERENCE_CONCURRENCY": str(config.batching_concurrency)}),
     )  # fmt: skip
     for label, env in servers:
-        server = Server(config, env, RESULTS / f"{stamp}-server-{label.replace(' ', '-')}.log")
+        server = Server(
+            config.model_dir, env, RESULTS / f"{stamp}-server-{label.replace(' ', '-')}.log"
+        )
         try:
             print(f"{label}: ready in {server.startup_seconds:.2f} s, RSS {server.rss_mb():.0f} MB")
             requests = calls(server.url, config.model)

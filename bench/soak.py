@@ -1,0 +1,227 @@
+"""`python -m bench.soak`: a bounded soak on loopback. It starts the service, drives a seeded mix of
+every endpoint on two models (and some bad requests that must get their 4xx) from N closed-loop
+clients for a fixed time, samples the server's RSS, and fails on any unexpected status or on RSS
+growth of 10% or more after warm-up. Writes bench/results/soak-<stamp>.json, .md and .svg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import uvloop
+
+from bench.harness import ROOT, Call, Connection, Server, calls, encode_request
+
+RESULTS = ROOT / "bench" / "results"
+MODELS = ("fashion-vae-32d", "faces-vae-200d")
+MAX_GROWTH = 0.10
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str
+    call: Call
+    expected: int  # the status the service must answer
+    weight: float
+
+
+@dataclass
+class Tally:
+    statuses: Counter[str] = field(default_factory=Counter)  # "name status" -> count
+    errors: list[str] = field(default_factory=list)  # unexpected statuses and transport errors
+    rss: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MB)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.statuses.values())
+
+
+def mix(url: str) -> list[Request]:
+    """Every endpoint of both models, weighted towards the cheap ones, and four kinds of bad
+    request: a wrong latent dimension (422), an unknown model (404), a non-image (415) and a body
+    that is not JSON (422)."""
+    requests = []
+    for model in MODELS:
+        for name, call in calls(url, model).items():
+            weight = 0.5 if name in ("interpolate", "floor") else 1.0
+            requests.append(Request(f"{model} {name}", call, 200, weight))
+    base = f"/v1/models/{MODELS[0]}"
+    bad = [
+        ("wrong latent dimension", Call("POST", f"{base}/decode", {"z": [[0.0, 1.0]]}), 422),
+        ("unknown model", Call("POST", "/v1/models/nope/decode", {"z": [[0.0]]}), 404),
+        ("not an image", Call("POST", f"{base}/encode", {"images": ["aGVsbG8="]}), 415),
+        ("not JSON", Call("POST", f"{base}/sample", None), 422),
+    ]
+    return requests + [Request(name, call, status, 0.1) for name, call, status in bad]
+
+
+async def client(
+    port: int, requests: list[Request], seed: int, end: float, budget: int, tally: Tally
+) -> None:
+    """One closed-loop client: a seeded choice, send, check the status, until time or budget."""
+    rng = random.Random(seed)
+    encoded = [encode_request(r.call, port) for r in requests]
+    weights = [r.weight for r in requests]
+    connection = await Connection.open(port)
+    try:
+        while time.perf_counter() < end and tally.requests < budget:
+            i = rng.choices(range(len(requests)), weights)[0]
+            try:
+                status, _ = await asyncio.wait_for(connection.send(encoded[i]), timeout=30)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+                tally.errors.append(f"{requests[i].name}: {exc!r}")
+                connection.close()
+                connection = await Connection.open(port)
+                continue
+            tally.statuses[f"{requests[i].name} {status}"] += 1
+            if status != requests[i].expected:
+                tally.errors.append(f"{requests[i].name}: {status}, not {requests[i].expected}")
+    finally:
+        connection.close()
+
+
+async def sample_rss(
+    server: Server, start: float, end: float, interval: float, tally: Tally
+) -> None:
+    while (now := time.perf_counter()) < end:
+        tally.rss.append((round(now - start, 2), round(server.rss_mb(), 1)))
+        await asyncio.sleep(min(interval, max(end - now, 0.01)))
+    tally.rss.append((round(time.perf_counter() - start, 2), round(server.rss_mb(), 1)))
+
+
+async def soak(server: Server, requests: list[Request], args: argparse.Namespace) -> Tally:
+    tally = Tally()
+    start = time.perf_counter()
+    end = start + args.duration
+    budget = args.max_requests
+    clients = [
+        client(server.port, requests, seed, end, budget, tally) for seed in range(args.clients)
+    ]
+    await asyncio.gather(sample_rss(server, start, end, args.interval, tally), *clients)
+    return tally
+
+
+def growth(rss: list[tuple[float, float]], warmup: float) -> tuple[float, float, float]:
+    """RSS at the end of warm-up, the highest after it, and the growth between them (a ratio)."""
+    after = [mb for t, mb in rss if t >= warmup]
+    if not after:
+        raise ValueError(f"no RSS sample after the {warmup} s warm-up")
+    baseline = after[0]
+    peak = max(after)
+    return baseline, peak, peak / baseline - 1
+
+
+@dataclass
+class SoakResult:
+    clients: int
+    seconds: float
+    requests: int
+    requests_per_s: float
+    errors: int
+    first_errors: list[str]
+    statuses: dict[str, int]
+    rss_mb: list[tuple[float, float]]
+    rss_after_warmup_mb: float
+    rss_peak_after_warmup_mb: float
+    rss_growth: float
+    passed: bool
+
+
+def report(tally: Tally, args: argparse.Namespace, seconds: float) -> SoakResult:
+    baseline, peak, ratio = growth(tally.rss, args.warmup)
+    return SoakResult(
+        clients=args.clients,
+        seconds=round(seconds, 2),
+        requests=tally.requests,
+        requests_per_s=round(tally.requests / seconds, 1),
+        errors=len(tally.errors),
+        first_errors=tally.errors[:10],
+        statuses=dict(sorted(tally.statuses.items())),
+        rss_mb=tally.rss,
+        rss_after_warmup_mb=baseline,
+        rss_peak_after_warmup_mb=peak,
+        rss_growth=round(ratio, 4),
+        passed=not tally.errors and ratio < MAX_GROWTH,
+    )
+
+
+def markdown(result: SoakResult) -> str:
+    series = ", ".join(f"{t:.0f} s: {mb:.0f}" for t, mb in result.rss_mb)
+    r = result
+    return (
+        "| clients | seconds | requests | req/s | errors | RSS after warm-up | RSS peak "
+        "| growth |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+        f"| {r.clients} | {r.seconds} | {r.requests} | {r.requests_per_s} | {r.errors} "
+        f"| {r.rss_after_warmup_mb} MB | {r.rss_peak_after_warmup_mb} MB "
+        f"| {100 * r.rss_growth:.1f}% |\n\nRSS over time (MB): {series}\n"
+    )
+
+
+def plot(result: SoakResult, path: Path, warmup: float) -> bool:
+    """RSS over time as an SVG; False (and no file) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    seconds = [t for t, _ in result.rss_mb]
+    mb = [m for _, m in result.rss_mb]
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    ax.plot(seconds, mb, marker=".")
+    ax.axvline(warmup, color="gray", linestyle="--", label="end of warm-up")
+    ax.set(xlabel="seconds", ylabel="server RSS (MB)", ylim=(0, max(mb) * 1.2))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds before RSS counts")
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between RSS samples")
+    parser.add_argument("--max-requests", type=int, default=2_000_000, help="a hard bound")
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
+    args = parser.parse_args(argv)
+    if not 0 < args.warmup < args.duration:
+        parser.error("the warm-up must be shorter than the duration")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    server = Server(args.model_dir, {}, RESULTS / f"soak-{stamp}-server.log")
+    try:
+        requests = mix(server.url)
+        start = time.perf_counter()
+        tally = uvloop.run(soak(server, requests, args))
+        result = report(tally, args, time.perf_counter() - start)
+    finally:
+        server.stop()
+    record = {"config": vars(args), **asdict(result)}
+    (RESULTS / f"soak-{stamp}.json").write_text(json.dumps(record, indent=1, default=str))
+    table = markdown(result)
+    (RESULTS / f"soak-{stamp}.md").write_text(table)
+    plot(result, RESULTS / f"soak-{stamp}.svg", args.warmup)
+    print(table + "".join(f"error: {line}\n" for line in result.first_errors), end="")
+    print("PASSED" if result.passed else "FAILED: errors, or RSS growth >= 10% after warm-up")
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
