@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,10 +59,8 @@ class Server:
         raise SystemExit(f"the server was not ready within {timeout} s")
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """Resident memory of the server and its worker processes, summed (MB)."""
+        return tree_rss_mb(self.process.pid)
 
     def mean_batch(self) -> float:
         """Mean rows per ONNX Runtime run over all graphs, from /metrics."""
@@ -79,6 +79,44 @@ class Server:
             self.process.kill()
             self.process.wait()
         self._log.close()
+
+
+def tree_rss_mb(root: int) -> float:
+    """VmRSS of `root` and every process descended from it (uvicorn's workers), summed, in MB;
+    nan once `root` has gone."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit() and (fields := _parent_and_rss_kb(name)) is not None:
+            table[int(name)] = fields
+    if root not in table:
+        return float("nan")
+    parents = {pid: parent for pid, (parent, _) in table.items()}
+    return sum(table[pid][1] for pid in process_tree(root, parents)) / 1024
+
+
+def process_tree(root: int, parents: Mapping[int, int]) -> list[int]:
+    """`root` and all its descendants, given each process's parent."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for pid, parent in parents.items():
+        children[parent].append(pid)
+    tree: list[int] = []
+    stack = [root]
+    while stack and len(tree) <= len(parents):  # a parent table is a forest; bounded anyway
+        pid = stack.pop()
+        tree.append(pid)
+        stack.extend(children[pid])
+    return tree
+
+
+def _parent_and_rss_kb(pid: str) -> tuple[int, int] | None:
+    """(parent pid, VmRSS in kB) from /proc/<pid>/status; None if the process has gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    fields = {key: value.split() for key, _, value in (line.partition(":") for line in lines)}
+    rss = fields.get("VmRSS", ["0"])  # kernel threads have no VmRSS
+    return int(fields["PPid"][0]), int(rss[0])
 
 
 def _free_port() -> int:

@@ -1,7 +1,9 @@
 """`python -m bench.soak`: a bounded soak on loopback. It starts the service, drives a seeded mix of
-every endpoint on two models (and some bad requests that must get their 4xx) from N closed-loop
-clients for a fixed time, samples the server's RSS, and fails on any unexpected status or on RSS
-growth of 10% or more after warm-up. Writes bench/results/soak-<stamp>.json, .md and .svg.
+every endpoint on two models, the model list, and some bad requests that must get their 4xx, from
+N closed-loop clients for a fixed time, samples the server's RSS (summed over its workers), and
+fails on any unexpected status, transport error or server exit, or on RSS growth of 10% or more
+from the end of warm-up to the peak after it. Writes bench/results/soak-<stamp>.json, .md and .svg
+(the plot only if matplotlib is installed).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class Request:
 @dataclass
 class Tally:
     statuses: Counter[str] = field(default_factory=Counter)  # "name status" -> count
-    errors: list[str] = field(default_factory=list)  # unexpected statuses and transport errors
+    errors: list[str] = field(default_factory=list)  # one kind per error: "name: what happened"
     rss: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MB)
 
     @property
@@ -44,14 +46,18 @@ class Tally:
 
 
 def mix(url: str) -> list[Request]:
-    """Every endpoint of both models, weighted towards the cheap ones, and four kinds of bad
-    request: a wrong latent dimension (422), an unknown model (404), a non-image (415) and a body
-    that is not JSON (422)."""
-    requests = []
+    """Every endpoint of both models, weighted towards the cheap ones, the model list, liveness,
+    and four kinds of bad request: a wrong latent dimension (422), an unknown model (404), a
+    non-image (415) and a body that is not JSON (422)."""
+    requests = [
+        Request("list models", Call("GET", "/v1/models"), 200, 0.5),
+        Request("healthz", Call("GET", "/healthz"), 200, 0.5),
+    ]
     for model in MODELS:
         for name, call in calls(url, model).items():
-            weight = 0.5 if name in ("interpolate", "floor") else 1.0
-            requests.append(Request(f"{model} {name}", call, 200, weight))
+            if name != "floor":  # /healthz, once above
+                weight = 0.5 if name == "interpolate" else 1.0
+                requests.append(Request(f"{model} {name}", call, 200, weight))
     base = f"/v1/models/{MODELS[0]}"
     bad = [
         ("wrong latent dimension", Call("POST", f"{base}/decode", {"z": [[0.0, 1.0]]}), 422),
@@ -76,9 +82,13 @@ async def client(
             try:
                 status, _ = await asyncio.wait_for(connection.send(encoded[i]), timeout=30)
             except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
-                tally.errors.append(f"{requests[i].name}: {exc!r}")
+                tally.errors.append(f"{requests[i].name}: {type(exc).__name__}")
                 connection.close()
-                connection = await Connection.open(port)
+                try:
+                    connection = await Connection.open(port)
+                except OSError as reconnect:
+                    tally.errors.append(f"reconnect: {type(reconnect).__name__}")
+                    return  # the server is gone; the others will say so too
                 continue
             tally.statuses[f"{requests[i].name} {status}"] += 1
             if status != requests[i].expected:
@@ -105,6 +115,8 @@ async def soak(server: Server, requests: list[Request], args: argparse.Namespace
         client(server.port, requests, seed, end, budget, tally) for seed in range(args.clients)
     ]
     await asyncio.gather(sample_rss(server, start, end, args.interval, tally), *clients)
+    if (code := server.process.poll()) is not None:
+        tally.errors.append(f"server: exited with {code}")
     return tally
 
 
@@ -125,12 +137,13 @@ class SoakResult:
     requests: int
     requests_per_s: float
     errors: int
-    first_errors: list[str]
+    errors_by_kind: dict[str, int]
     statuses: dict[str, int]
     rss_mb: list[tuple[float, float]]
     rss_after_warmup_mb: float
     rss_peak_after_warmup_mb: float
-    rss_growth: float
+    rss_final_mb: float
+    rss_growth: float  # peak after warm-up over RSS at its end, minus 1
     passed: bool
 
 
@@ -142,11 +155,12 @@ def report(tally: Tally, args: argparse.Namespace, seconds: float) -> SoakResult
         requests=tally.requests,
         requests_per_s=round(tally.requests / seconds, 1),
         errors=len(tally.errors),
-        first_errors=tally.errors[:10],
+        errors_by_kind=dict(Counter(tally.errors).most_common()),
         statuses=dict(sorted(tally.statuses.items())),
         rss_mb=tally.rss,
         rss_after_warmup_mb=baseline,
         rss_peak_after_warmup_mb=peak,
+        rss_final_mb=tally.rss[-1][1],
         rss_growth=round(ratio, 4),
         passed=not tally.errors and ratio < MAX_GROWTH,
     )
@@ -155,13 +169,15 @@ def report(tally: Tally, args: argparse.Namespace, seconds: float) -> SoakResult
 def markdown(result: SoakResult) -> str:
     series = ", ".join(f"{t:.0f} s: {mb:.0f}" for t, mb in result.rss_mb)
     r = result
+    errors = "".join(f"- {kind}: {n}\n" for kind, n in r.errors_by_kind.items())
     return (
         "| clients | seconds | requests | req/s | errors | RSS after warm-up | RSS peak "
-        "| growth |\n"
-        "|---|---|---|---|---|---|---|---|\n"
+        "| RSS final | growth |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
         f"| {r.clients} | {r.seconds} | {r.requests} | {r.requests_per_s} | {r.errors} "
-        f"| {r.rss_after_warmup_mb} MB | {r.rss_peak_after_warmup_mb} MB "
+        f"| {r.rss_after_warmup_mb} MB | {r.rss_peak_after_warmup_mb} MB | {r.rss_final_mb} MB "
         f"| {100 * r.rss_growth:.1f}% |\n\nRSS over time (MB): {series}\n"
+        + (f"\nErrors by kind:\n{errors}" if errors else "")
     )
 
 
@@ -194,10 +210,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds before RSS counts")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between RSS samples")
     parser.add_argument("--max-requests", type=int, default=2_000_000, help="a hard bound")
+    parser.add_argument("--workers", type=int, default=1, help="the service's worker processes")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
     args = parser.parse_args(argv)
-    if not 0 < args.warmup < args.duration:
-        parser.error("the warm-up must be shorter than the duration")
+    if not 0 < args.warmup < args.duration <= 3600:
+        parser.error("need 0 < warm-up < duration <= 3600 s")
+    if not 0 < args.interval <= args.duration - args.warmup:
+        parser.error("need an RSS sample interval no longer than the time after warm-up")
+    counts = (args.clients, args.max_requests, args.workers)
+    if not (1 <= args.clients <= 1024 and args.max_requests >= 1 and 1 <= args.workers <= 64):
+        parser.error(f"need 1-1024 clients, at least 1 request and 1-64 workers, not {counts}")
     return args
 
 
@@ -205,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     RESULTS.mkdir(parents=True, exist_ok=True)
-    server = Server(args.model_dir, {}, RESULTS / f"soak-{stamp}-server.log")
+    env = {"VAE_SERVE_WORKERS": str(args.workers)}
+    server = Server(args.model_dir, env, RESULTS / f"soak-{stamp}-server.log")
     try:
         requests = mix(server.url)
         start = time.perf_counter()
@@ -217,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"soak-{stamp}.json").write_text(json.dumps(record, indent=1, default=str))
     table = markdown(result)
     (RESULTS / f"soak-{stamp}.md").write_text(table)
-    plot(result, RESULTS / f"soak-{stamp}.svg", args.warmup)
-    print(table + "".join(f"error: {line}\n" for line in result.first_errors), end="")
+    plotted = plot(result, RESULTS / f"soak-{stamp}.svg", args.warmup)
+    print(table, end="")
+    print(f"wrote {RESULTS / f'soak-{stamp}'}.json, .md" + (" and .svg" if plotted else ""))
     print("PASSED" if result.passed else "FAILED: errors, or RSS growth >= 10% after warm-up")
     return 0 if result.passed else 1
 

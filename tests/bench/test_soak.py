@@ -35,3 +35,14 @@ def test_the_soak_fails_on_any_error_or_ten_percent_growth() -> None:
     assert verdict(flat, errors=[])
     assert not verdict(flat, errors=["decode: 500, not 200"])
     assert not verdict([(1.0, 100.0), (5.0, 110.0)], errors=[])
+
+
+def test_errors_are_counted_by_kind_and_the_final_rss_is_reported() -> None:
+    tally = Tally(rss=[(0.0, 90.0), (1.0, 100.0), (5.0, 103.0), (9.0, 101.0)])
+    tally.statuses["decode 200"] = 10
+    tally.errors += ["decode: 500, not 200", "encode: TimeoutError", "decode: 500, not 200"]
+    result = report(tally, argparse.Namespace(warmup=1.0, clients=2), seconds=10.0)
+    assert result.errors == 3
+    assert result.errors_by_kind == {"decode: 500, not 200": 2, "encode: TimeoutError": 1}
+    assert (result.rss_after_warmup_mb, result.rss_final_mb) == (100.0, 101.0)
+    assert result.rss_growth == pytest.approx(0.03)
