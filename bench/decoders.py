@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from bench.harness import results_stem, write_results
 from training.config import PRESETS, ModelConfig
 from training.export import export_onnx
 from training.models import build_model
@@ -33,7 +33,6 @@ ARCHITECTURES = {
     ),
 }
 Upsample = Literal["conv_transpose", "resize_conv"]
-RESULTS = Path(__file__).resolve().parent / "results"
 UPSAMPLES: tuple[Upsample, ...] = ("conv_transpose", "resize_conv")
 BATCHES = (1, 64)
 
@@ -93,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = measure(args.seconds)
     table = markdown(rows)
     print(table, end="")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"decoders-{stamp}.json").write_text(json.dumps(rows, indent=1))
-    (RESULTS / f"decoders-{stamp}.md").write_text(table)
+    write_results(results_stem("decoders"), rows, table)
     return 0
 
 

@@ -21,6 +21,18 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 8  # interpolation frames per request
+RESULTS = ROOT / "bench" / "results"
+
+
+def results_stem(kind: str) -> Path:
+    """bench/results/<kind>-<UTC time>: where one run writes its .json and .md."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    return RESULTS / f"{kind}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+
+
+def write_results(stem: Path, record: object, table: str) -> None:
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=1, default=str))
+    stem.with_suffix(".md").write_text(table)
 
 
 # ---------------------------------------------------------------------------- the server

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import time
 from collections import Counter
@@ -19,9 +18,17 @@ from pathlib import Path
 
 import uvloop
 
-from bench.harness import ROOT, Call, Connection, Server, calls, encode_request
+from bench.harness import (
+    ROOT,
+    Call,
+    Connection,
+    Server,
+    calls,
+    encode_request,
+    results_stem,
+    write_results,
+)
 
-RESULTS = ROOT / "bench" / "results"
 MODELS = ("fashion-vae-32d", "faces-vae-200d")
 MAX_GROWTH = 0.10
 
@@ -225,10 +232,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = results_stem("soak")
     env = {"VAE_SERVE_WORKERS": str(args.workers)}
-    server = Server(args.model_dir, env, RESULTS / f"soak-{stamp}-server.log")
+    server = Server(args.model_dir, env, stem.with_suffix(".server.log"))
     try:
         requests = mix(server.url)
         start = time.perf_counter()
@@ -236,13 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         result = report(tally, args, time.perf_counter() - start)
     finally:
         server.stop()
-    record = {"config": vars(args), **asdict(result)}
-    (RESULTS / f"soak-{stamp}.json").write_text(json.dumps(record, indent=1, default=str))
     table = markdown(result)
-    (RESULTS / f"soak-{stamp}.md").write_text(table)
-    plotted = plot(result, RESULTS / f"soak-{stamp}.svg", args.warmup)
+    write_results(stem, {"config": vars(args), **asdict(result)}, table)
+    plotted = plot(result, stem.with_suffix(".svg"), args.warmup)
     print(table, end="")
-    print(f"wrote {RESULTS / f'soak-{stamp}'}.json, .md" + (" and .svg" if plotted else ""))
+    print(f"wrote {stem}.json, .md" + (" and .svg" if plotted else ""))
     print("PASSED" if result.passed else "FAILED: errors, or RSS growth >= 10% after warm-up")
     return 0 if result.passed else 1
 

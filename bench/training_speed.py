@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
-from pathlib import Path
 
 import torch
 
+from bench.harness import results_stem, write_results
 from training.config import PRESETS, ModelConfig
 from training.losses import autoencoder_loss
 from training.models import build_model
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ARCHITECTURES = {
     "fashion VAE (book, 2-D)": (dataclasses.replace(PRESETS["fashion"], latent_dim=2), "bce"),
     "faces VAE (shipped, 200-D)": (
@@ -94,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = measure(args.steps)
     table = markdown(rows)
     print(f"batch {BATCH}, {args.threads} threads\n{table}", end="")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"training-{stamp}.json").write_text(json.dumps(rows, indent=1))
-    (RESULTS / f"training-{stamp}.md").write_text(table)
+    write_results(results_stem("training"), rows, table)
     return 0
 
 
