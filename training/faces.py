@@ -66,6 +66,7 @@ HAIR_RANGES: dict[HairColor, tuple[RGB, RGB]] = {
 EYE_COLORS: tuple[RGB, ...] = ((70, 110, 170), (100, 62, 30), (70, 120, 72), (45, 34, 28))
 MOUTH_INSIDE: RGB = (70, 18, 24)
 TEETH: RGB = (246, 246, 240)
+CHEEK: RGB = (236, 84, 110)
 WHITE: RGB = (250, 250, 250)
 PUPIL: RGB = (24, 18, 18)
 
@@ -393,21 +394,29 @@ def _draw_eyes(draw: ImageDraw.ImageDraw, face: Face) -> None:
 
 
 def _draw_mouth(draw: ImageDraw.ImageDraw, face: Face) -> None:
-    """Smiling curves the mouth up (a wide open D with teeth); else a flat line or a small O."""
+    """Smiling is a wide grin that shows teeth (a dark open D when the mouth is open too) under
+    raised, flushed cheeks; a neutral mouth is a short flat line, or a small O when open. The
+    smile is big and bright on purpose: at 64x64 a thin curved line is a pixel or two, which a
+    VAE blurs away, while the cheeks are blobs of colour it keeps."""
     s, a, x, y = face.style, face.style.half_width, face.style.center_x, face.style.mouth_y
     width = max(3, round(0.13 * a))
-    if face.attributes.smiling and face.attributes.mouth_open:
-        box = _around(x, y, 0.44 * a, 0.28 * a)
-        draw.chord(box, 0, 180, fill=MOUTH_INSIDE)
-        draw.rectangle((x - 0.32 * a, y, x + 0.32 * a, y + 0.09 * a), fill=TEETH)
+    if face.attributes.smiling:
+        cheek = _mix(CHEEK, skin_color(face), 0.4)
+        for side in (-1, 1):
+            draw.ellipse(_around(x + side * 0.56 * a, s.center_y + 0.3 * a, 0.2 * a, 0.16 * a),
+                         fill=cheek)  # fmt: skip
+        box = _around(x, y - 0.04 * a, 0.48 * a, 0.32 * a)
+        if face.attributes.mouth_open:
+            draw.chord(box, 0, 180, fill=MOUTH_INSIDE)
+            draw.rectangle((x - 0.36 * a, y - 0.04 * a, x + 0.36 * a, y + 0.08 * a), fill=TEETH)
+        else:
+            draw.chord(box, 0, 180, fill=TEETH)
         draw.chord(box, 0, 180, outline=s.lip, width=max(2, width // 2))
-    elif face.attributes.smiling:
-        draw.arc(_around(x, y - 0.13 * a, 0.44 * a, 0.29 * a), 12, 168, s.lip, width)
     elif face.attributes.mouth_open:
         box = _around(x, y + 0.02 * a, 0.2 * a, 0.14 * a)
         draw.ellipse(box, fill=MOUTH_INSIDE, outline=s.lip, width=max(2, width // 2))
     else:
-        draw.line((x - 0.36 * a, y, x + 0.36 * a, y), fill=s.lip, width=width)
+        draw.line((x - 0.28 * a, y, x + 0.28 * a, y), fill=s.lip, width=width)
 
 
 def _draw_glasses(draw: ImageDraw.ImageDraw, face: Face) -> None:

@@ -141,17 +141,31 @@ def test_hat_colour_is_present_exactly_with_a_hat() -> None:
         assert count_color(without, face.style.hat) == 0, index
 
 
-def test_smiling_changes_only_the_mouth() -> None:
+def test_smiling_changes_only_the_mouth_and_cheeks() -> None:
     for index in range(12):
         face = sample_face(5, index)
         style = face.style
         changed = changed_region(with_attributes(face, smiling=False), smiling=True)
         rows, cols = np.nonzero(changed)
 
-        assert changed.sum() > 0.05 * style.half_width**2, index
-        assert rows.min() >= style.center_y + 0.25 * style.half_width, index
+        assert changed.sum() > 0.2 * style.half_width**2, index
+        assert rows.min() >= style.center_y + 0.1 * style.half_width, index  # below the eyes
         assert rows.max() <= style.center_y + style.half_height, index
-        assert np.abs(cols - style.center_x).max() <= 0.55 * style.half_width, index
+        assert np.abs(cols - style.center_x).max() <= 0.8 * style.half_width, index
+
+
+def test_smiling_flushes_both_cheeks() -> None:
+    """A cheek's pixel turns pinker (red pulls away from green) with a smile, on any skin."""
+    for index in range(12):
+        face = sample_face(8, index)
+        style = face.style
+        a, y = style.half_width, round(style.center_y + 0.3 * style.half_width)
+        smiling = pixels(with_attributes(face, smiling=True))
+        neutral = pixels(with_attributes(face, smiling=False))
+        for side in (-1, 1):
+            x = round(style.center_x + side * 0.56 * a)
+            (r1, g1, _), (r0, g0, _) = smiling[y, x], neutral[y, x]
+            assert (r1 - g1) - (r0 - g0) > 20, (index, side)
 
 
 def test_a_closed_smile_curves_where_a_closed_neutral_mouth_is_flat() -> None:
