@@ -84,12 +84,7 @@ class Server:
         return totals["_sum"] / totals["_count"] if totals["_count"] else float("nan")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self._log.close()
 
 
@@ -129,6 +124,16 @@ def _parent_and_rss_kb(pid: str) -> tuple[int, int] | None:
     fields = {key: value.split() for key, _, value in (line.partition(":") for line in lines)}
     rss = fields.get("VmRSS", ["0"])  # kernel threads have no VmRSS
     return int(fields["PPid"][0]), int(rss[0])
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM this process (only the one we started), and SIGKILL it if it outlives `grace` s."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _free_port() -> int:

@@ -27,6 +27,7 @@ import httpx
 import numpy as np
 import pytest
 
+from bench.harness import stop_process
 from tests.conftest import require, require_tool
 from tests.container.helpers import (
     API_KEY,
@@ -89,11 +90,7 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         time.sleep(1)
     report(f"started dockerd (pid {dockerd.pid})")
     yield
-    dockerd.terminate()
-    try:
-        dockerd.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        dockerd.kill()
+    stop_process(dockerd, grace=30)
     log.close()
 
 

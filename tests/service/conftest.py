@@ -22,6 +22,7 @@ with warnings.catch_warnings():  # Starlette: TestClient will move from httpx to
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from bench.harness import stop_process
 from service.app import create_app
 from service.config import Settings
 from tests.conftest import MODELS_DIR, ROOT, require
@@ -112,12 +113,7 @@ def serve(
         startup = wait_until_ready(url, process, log_path, timeout=60)
         yield LiveServer(url=url, pid=process.pid, startup_seconds=startup - start)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
 
 
