@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import numpy as np
@@ -38,29 +38,48 @@ def write_results(stem: Path, record: object, table: str) -> None:
 # ---------------------------------------------------------------------------- the server
 
 
-class Server:
-    """`python -m service` on a free loopback port; stopped by its own PID."""
+class ServerFailed(RuntimeError):
+    """The service exited or was not ready in time; the message ends with its log."""
 
-    def __init__(self, model_dir: Path, env: dict[str, str], log: Path):
-        self.port = _free_port()
+
+class Server:
+    """`python -m service` on a free loopback port, ready once this returns; stopped (by its own
+    PID, never anything else) by `stop()` or at the end of a `with` block. `env` adds
+    `VAE_SERVE_*` variables to a clean environment; the log goes to a file, never a pipe."""
+
+    def __init__(
+        self, model_dir: Path, env: Mapping[str, str], log: Path, data_dir: Path | None = None
+    ):
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
             sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port),
             "--model-dir", str(model_dir), "--log-level", "warning",
         ]  # fmt: skip
+        command += ["--data-dir", str(data_dir)] if data_dir is not None else []
         clean = {k: v for k, v in os.environ.items() if not k.startswith("VAE_SERVE_")}
-        self._log = log.open("w")
+        self._log_path, self._log = log, log.open("w")
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=clean | env, stdout=self._log, stderr=self._log
+            command, cwd=ROOT, env=clean | dict(env), stdout=self._log, stderr=self._log
         )
         self.startup_seconds = self._wait_ready(timeout=60)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def _wait_ready(self, timeout: float) -> float:
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
-                raise SystemExit(f"the server exited with {self.process.returncode}")
+                self._fail(f"the server exited with {self.process.returncode}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return time.perf_counter() - self.started
@@ -68,7 +87,11 @@ class Server:
                 pass
             time.sleep(0.01)
         self.stop()
-        raise SystemExit(f"the server was not ready within {timeout} s")
+        self._fail(f"the server was not ready within {timeout} s")
+
+    def _fail(self, reason: str) -> NoReturn:
+        self._log.close()
+        raise ServerFailed(f"{reason}; its log ends:\n{self._log_path.read_text()[-3000:]}")
 
     def rss_mb(self) -> float:
         """Resident memory of the server and its worker processes, summed (MB)."""
@@ -136,7 +159,7 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         process.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]

@@ -27,13 +27,12 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.harness import stop_process
+from bench.harness import free_port, stop_process
 from tests.conftest import require, require_tool
 from tests.container.helpers import (
     API_KEY,
     CONTEXT,
     Stack,
-    free_port,
     report,
     run,
     tail,

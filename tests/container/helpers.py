@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -57,13 +56,6 @@ def tool(name: str) -> str:
 def report(message: str) -> None:
     """Progress and timings, shown live with `pytest -s`."""
     print(f"\n[container] {message}", flush=True)
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 (for the published port of the compose project)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_healthy(container: str, timeout: float) -> None:

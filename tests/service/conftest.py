@@ -5,27 +5,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 with warnings.catch_warnings():  # Starlette: TestClient will move from httpx to httpx2; not yet
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from bench.harness import stop_process
+from bench.harness import Server, ServerFailed
 from service.app import create_app
 from service.config import Settings
-from tests.conftest import MODELS_DIR, ROOT, require
+from tests.conftest import MODELS_DIR, require
 from tests.service.helpers import png
 from training.data import load_fashion_mnist
 
@@ -77,15 +71,8 @@ def models_copy(model_dir: Path, tmp_path: Path) -> Path:
     return target
 
 
-@dataclass(frozen=True)
-class LiveServer:
-    url: str
-    pid: int
-    startup_seconds: float  # process start to the first 200 from /readyz
-
-
 @pytest.fixture(scope="session")
-def live_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`python -m service` as a real process on a free loopback port."""
     with serve(model_dir, tmp_path_factory.mktemp("live-data")) as server:
         yield server
@@ -94,49 +81,13 @@ def live_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 @contextmanager
 def serve(
     model_dir: Path, data_dir: Path, settings: Mapping[str, str] | None = None
-) -> Iterator[LiveServer]:
-    """Run `python -m service` on a free loopback port until the block ends, then stop it (only
-    this process). `settings` are extra `VAE_SERVE_*` variables; its log is data_dir/server.log."""
-    port = free_port()
-    command = [
-        sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port),
-        "--model-dir", str(model_dir), "--data-dir", str(data_dir), "--log-level", "warning",
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VAE_SERVE_")}
-    env |= {f"VAE_SERVE_{key.upper()}": value for key, value in (settings or {}).items()}
-    log_path = data_dir / "server.log"
-    log = log_path.open("w")  # a file, never a pipe nobody drains
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=log, stdout=log)
+) -> Iterator[Server]:
+    """The bench harness's server, failing the test if it does not come up. `settings` are extra
+    `VAE_SERVE_*` variables, without the prefix; its log is data_dir/server.log."""
+    env = {f"VAE_SERVE_{key.upper()}": value for key, value in (settings or {}).items()}
     try:
-        url = f"http://127.0.0.1:{port}"
-        startup = wait_until_ready(url, process, log_path, timeout=60)
-        yield LiveServer(url=url, pid=process.pid, startup_seconds=startup - start)
-    finally:
-        stop_process(process)
-        log.close()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_until_ready(
-    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float
-) -> float:
-    """Poll /readyz (bounded) and return the time of the first 200."""
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if process.poll() is not None:
-            output = log.read_text()[-3000:]
-            pytest.fail(f"the server exited with {process.returncode}:\n{output}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return time.perf_counter()
-        except httpx.TransportError:
-            pass
-        time.sleep(0.02)
-    pytest.fail(f"the server was not ready within {timeout} s")
+        server = Server(model_dir, env, data_dir / "server.log", data_dir=data_dir)
+    except ServerFailed as error:
+        pytest.fail(str(error))
+    with server:
+        yield server

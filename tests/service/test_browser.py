@@ -11,8 +11,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
+from bench.harness import Server
 from tests.conftest import require_tool
-from tests.service.conftest import LiveServer
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -55,7 +55,7 @@ def operations(url: str) -> list[tuple[str, str, str]]:
 
 
 def test_swagger_ui_renders_every_operation_and_try_it_out_succeeds(
-    browser: Browser, live_server: LiveServer
+    browser: Browser, live_server: Server
 ) -> None:
     blocked: list[str] = []
     page = offline_page(browser, blocked)
@@ -78,7 +78,7 @@ def test_swagger_ui_renders_every_operation_and_try_it_out_succeeds(
     page.close()
 
 
-def test_redoc_renders_every_operation(browser: Browser, live_server: LiveServer) -> None:
+def test_redoc_renders_every_operation(browser: Browser, live_server: Server) -> None:
     blocked: list[str] = []
     page = offline_page(browser, blocked)
     page.goto(f"{live_server.url}/redoc")

@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from bench.harness import Server
 from service.attributes import ORPHAN_AGE_S, CustomVectorFile
 from service.bundle import read_manifest
-from tests.service.conftest import LiveServer, serve
+from tests.service.conftest import serve
 from tests.service.helpers import b64, pixels
 
 DECODER = "fashion-vae-32d"
@@ -145,7 +146,7 @@ def hammer(url: str, bodies: list[dict[str, list[str]]], stop: threading.Event) 
 
 
 def kill_during_writes(
-    server: LiveServer,
+    server: Server,
     folder: Path,
     bodies: list[dict[str, list[str]]],
     versions: list[list[float]],

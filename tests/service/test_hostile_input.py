@@ -98,6 +98,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from bench.harness import Server
 from service import imaging
 from service.bodies import check_json_size
 from service.bundle import read_manifest
@@ -110,7 +111,6 @@ from service.schemas import (
     DecodeRequest,
     EditRequest,
 )
-from tests.service.conftest import LiveServer
 from tests.service.helpers import (
     VAE,
     assert_error,
@@ -567,7 +567,7 @@ def test_latent_bound_keeps_every_served_decoder_finite(client: TestClient) -> N
 
 
 @pytest.fixture
-def live(live_server: LiveServer) -> Iterator[httpx.Client]:
+def live(live_server: Server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_server.url, timeout=60) as http:
         yield http
 
@@ -580,7 +580,7 @@ def peak_memory_mb(pid: int) -> float:
 
 
 def test_a_real_server_survives_the_nastiest_items(
-    live: httpx.Client, live_server: LiveServer, trouser: bytes, huge_garment: bytes
+    live: httpx.Client, live_server: Server, trouser: bytes, huge_garment: bytes
 ) -> None:
     before = peak_memory_mb(live_server.pid)
     for item in (item for item in CORPUS if item.id in NASTIEST):
@@ -607,7 +607,7 @@ def raw_request(url: str, method: str, target: bytes, body: bytes = b"") -> http
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
 def test_dot_segments_sent_raw_never_name_a_custom_attribute(
-    live: httpx.Client, live_server: LiveServer, trouser: bytes, method: str
+    live: httpx.Client, live_server: Server, trouser: bytes, method: str
 ) -> None:
     examples = orjson.dumps({"positive": [b64(trouser)] * 3, "negative": [b64(trouser)] * 3})
     for name in (b"..", b"."):
@@ -620,7 +620,7 @@ def test_dot_segments_sent_raw_never_name_a_custom_attribute(
 
 
 def test_raw_non_ascii_request_line_is_refused_before_the_app(
-    live: httpx.Client, live_server: LiveServer, trouser: bytes
+    live: httpx.Client, live_server: Server, trouser: bytes
 ) -> None:
     """uvicorn's HTTP parser answers a plain-text 400 (no JSON body: the app never sees it)."""
     response = raw_request(live_server.url, "GET", "/v1/models/café".encode())

@@ -9,14 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.service.conftest import LiveServer
+from bench.harness import Server
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")  # says why some valid data gets a 4xx
 MAX_EXAMPLES = 20
 SEED = 20261124
 
 
-def test_the_api_matches_its_schema(live_server: LiveServer, tmp_path: Path) -> None:
+def test_the_api_matches_its_schema(live_server: Server, tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
         f"{live_server.url}/openapi.json", "--checks", "all", "--mode", "all",
