@@ -225,7 +225,7 @@ def _sample_style(rng: np.random.Generator) -> FaceStyle:
         hat_style=HAT_STYLES[rng.integers(len(HAT_STYLES))],
         glasses_style=GLASSES_STYLES[rng.integers(len(GLASSES_STYLES))],
         eye=EYE_COLORS[rng.integers(len(EYE_COLORS))],
-        lip=_hsv(rng, hue=(0.95, 1.02), saturation=(0.55, 0.75), value=(0.5, 0.7)),
+        lip=_hsv(rng, hue=(0.95, 1.02), saturation=(0.6, 0.8), value=(0.3, 0.45)),
         hat=_hsv(rng, hue=(0.0, 1.0), saturation=(0.7, 1.0), value=(0.55, 0.95)),
         glasses=GLASSES_COLORS[rng.integers(len(GLASSES_COLORS))],
         shirt=_hsv(rng, hue=(0.0, 1.0), saturation=(0.2, 0.8), value=(0.3, 0.9)),
@@ -394,24 +394,24 @@ def _draw_eyes(draw: ImageDraw.ImageDraw, face: Face) -> None:
 
 
 def _draw_mouth(draw: ImageDraw.ImageDraw, face: Face) -> None:
-    """Smiling is a wide grin that shows teeth (a dark open D when the mouth is open too) under
-    raised, flushed cheeks; a neutral mouth is a short flat line, or a small O when open. The
-    smile is big and bright on purpose: at 64x64 a thin curved line is a pixel or two, which a
-    VAE blurs away, while the cheeks are blobs of colour it keeps."""
+    """Smiling is a wide grin that shows teeth (a dark open D when the mouth is open too), with a
+    thick dark lip line, under flushed pink cheeks; a neutral mouth is a short flat line, or a
+    small O when open. The smile is big and high-contrast on purpose: at 64x64 a thin curve is a
+    pixel or two, and white teeth on pale skin are barely there, both of which a VAE blurs away.
+    Blurred to 64x64, a smile now changes about 0.6 as much as glasses do (a thin grin: 0.2)."""
     s, a, x, y = face.style, face.style.half_width, face.style.center_x, face.style.mouth_y
     width = max(3, round(0.13 * a))
     if face.attributes.smiling:
-        cheek = _mix(CHEEK, skin_color(face), 0.4)
         for side in (-1, 1):
-            draw.ellipse(_around(x + side * 0.56 * a, s.center_y + 0.3 * a, 0.2 * a, 0.16 * a),
-                         fill=cheek)  # fmt: skip
-        box = _around(x, y - 0.04 * a, 0.48 * a, 0.32 * a)
+            draw.ellipse(_around(x + side * 0.54 * a, s.center_y + 0.32 * a, 0.24 * a, 0.19 * a),
+                         fill=CHEEK)  # fmt: skip
+        box = _around(x, y - 0.06 * a, 0.52 * a, 0.4 * a)
         if face.attributes.mouth_open:
             draw.chord(box, 0, 180, fill=MOUTH_INSIDE)
-            draw.rectangle((x - 0.36 * a, y - 0.04 * a, x + 0.36 * a, y + 0.08 * a), fill=TEETH)
+            draw.rectangle((x - 0.4 * a, y - 0.06 * a, x + 0.4 * a, y + 0.06 * a), fill=TEETH)
         else:
             draw.chord(box, 0, 180, fill=TEETH)
-        draw.chord(box, 0, 180, outline=s.lip, width=max(2, width // 2))
+        draw.chord(box, 0, 180, outline=s.lip, width=max(4, width))
     elif face.attributes.mouth_open:
         box = _around(x, y + 0.02 * a, 0.2 * a, 0.14 * a)
         draw.ellipse(box, fill=MOUTH_INSIDE, outline=s.lip, width=max(2, width // 2))

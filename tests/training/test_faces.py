@@ -151,7 +151,8 @@ def test_smiling_changes_only_the_mouth_and_cheeks() -> None:
         assert changed.sum() > 0.2 * style.half_width**2, index
         assert rows.min() >= style.center_y + 0.1 * style.half_width, index  # below the eyes
         assert rows.max() <= style.center_y + style.half_height, index
-        assert np.abs(cols - style.center_x).max() <= 0.8 * style.half_width, index
+        # the cheeks reach 0.78 of the half-width, plus a pixel of rounding; the face's edge is 1.0
+        assert np.abs(cols - style.center_x).max() <= 0.82 * style.half_width + 1, index
 
 
 def test_smiling_flushes_both_cheeks() -> None:
