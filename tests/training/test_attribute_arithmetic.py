@@ -16,6 +16,7 @@ direction adds either to under 2%. `pytest -s` prints each figure.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import onnxruntime as ort
@@ -60,23 +61,6 @@ def _batches(x: np.ndarray, size: int = 256) -> list[np.ndarray]:
     return [x[i : i + size] for i in range(0, len(x), size)]
 
 
-@pytest.fixture(scope="module")
-def model() -> FacesModel:
-    return FacesModel()
-
-
-@pytest.fixture(scope="module")
-def faces(model: FacesModel) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Unseen generated faces, preprocessed as the bundle says, with their true labels."""
-    drawn = [sample_face(UNSEEN_SEED, i) for i in range(FIT + HELD_OUT)]
-    x = model.manifest.preprocessing.apply([draw_face(face) for face in drawn])
-    labels = {
-        name: np.array([face.attributes.celeba_flags()[name] for face in drawn])
-        for name in ATTRIBUTES
-    }
-    return x, labels
-
-
 def fit_judge(images: np.ndarray, has: np.ndarray) -> Judge:
     """Three conv layers with global max pooling: finds a local feature wherever the face is."""
     torch.manual_seed(0)
@@ -103,24 +87,46 @@ def fit_judge(images: np.ndarray, has: np.ndarray) -> Judge:
     return judge
 
 
+@dataclass(frozen=True)
+class Experiment:
+    """The shipped model, unseen held-out faces with their true labels, and one judge per
+    attribute fitted on the model's reconstructions of FIT other faces."""
+
+    model: FacesModel
+    held_out: np.ndarray
+    labels: dict[str, np.ndarray]
+    judges: dict[str, Judge]
+
+    def faces(self, attribute: str, having: bool) -> np.ndarray:
+        return self.held_out[self.labels[attribute] == having]
+
+    def judge_codes(self, attribute: str, z: np.ndarray) -> np.ndarray:
+        """bool per code: does its decoded face show the attribute?"""
+        return self.judges[attribute](self.model.decode(z))
+
+
 @pytest.fixture(scope="module")
-def judges(model: FacesModel, faces: tuple[np.ndarray, dict[str, np.ndarray]]) -> dict[str, Judge]:
-    x, labels = faces
+def experiment() -> Experiment:
+    model = FacesModel()
+    drawn = [sample_face(UNSEEN_SEED, i) for i in range(FIT + HELD_OUT)]
+    x = model.manifest.preprocessing.apply([draw_face(face) for face in drawn])
+    labels = {
+        name: np.array([face.attributes.celeba_flags()[name] for face in drawn])
+        for name in ATTRIBUTES
+    }
     reconstructions = model.decode(model.encode(x[:FIT]))
-    return {name: fit_judge(reconstructions, has[:FIT]) for name, has in labels.items()}
+    judges = {name: fit_judge(reconstructions, has[:FIT]) for name, has in labels.items()}
+    held_out = {name: has[FIT:] for name, has in labels.items()}
+    return Experiment(model, x[FIT:], held_out, judges)
 
 
 @pytest.mark.parametrize("attribute", ATTRIBUTES)
 def test_the_judge_recognises_the_attribute_on_unmoved_reconstructions(
-    model: FacesModel,
-    faces: tuple[np.ndarray, dict[str, np.ndarray]],
-    judges: dict[str, Judge],
-    attribute: str,
+    experiment: Experiment, attribute: str
 ) -> None:
     """The control: at strength 0, on held-out faces, the judge agrees with the true labels."""
-    x, labels = faces
-    judged = judges[attribute](model.decode(model.encode(x[FIT:])))
-    agreement = (judged == labels[attribute][FIT:]).mean()
+    z = experiment.model.encode(experiment.held_out)
+    agreement = (experiment.judge_codes(attribute, z) == experiment.labels[attribute]).mean()
     print(f"{attribute}: the judge agrees with the labels on {agreement:.1%} of unmoved faces")
     assert agreement >= CONTROL
 
@@ -128,17 +134,13 @@ def test_the_judge_recognises_the_attribute_on_unmoved_reconstructions(
 @pytest.mark.parametrize("attribute", ATTRIBUTES)
 @pytest.mark.parametrize("direction", [+1, -1])
 def test_moving_along_the_attribute_vector_adds_or_removes_the_attribute(
-    model: FacesModel,
-    faces: tuple[np.ndarray, dict[str, np.ndarray]],
-    judges: dict[str, Judge],
-    attribute: str,
-    direction: int,
+    experiment: Experiment, attribute: str, direction: int
 ) -> None:
-    x, labels = faces
-    has = labels[attribute][FIT:]
-    start = x[FIT:][~has if direction > 0 else has]  # held-out faces without (or with) it
-    moved = model.encode(start) + direction * STRENGTH * model.vectors[attribute]
-    judged = judges[attribute](model.decode(moved))
+    start = experiment.faces(attribute, having=direction < 0)  # without it, to add; with, to remove
+    vector = experiment.model.vectors[attribute]
+    judged = experiment.judge_codes(
+        attribute, experiment.model.encode(start) + direction * STRENGTH * vector
+    )
     changed = judged.mean() if direction > 0 else (~judged).mean()
     verb = "added" if direction > 0 else "removed"
     print(f"{attribute} {verb} at ±{STRENGTH:g}: {changed:.1%} of {len(start)} faces")
@@ -147,18 +149,14 @@ def test_moving_along_the_attribute_vector_adds_or_removes_the_attribute(
 
 @pytest.mark.parametrize("attribute", ATTRIBUTES)
 def test_a_random_move_of_the_same_length_does_not_add_the_attribute(
-    model: FacesModel,
-    faces: tuple[np.ndarray, dict[str, np.ndarray]],
-    judges: dict[str, Judge],
-    attribute: str,
+    experiment: Experiment, attribute: str
 ) -> None:
     """The judge is not just saying yes to any moved code: the same distance in a random direction
     adds the attribute to few faces, so the vector's direction is what carries it."""
-    x, labels = faces
-    vector = model.vectors[attribute]
+    vector = experiment.model.vectors[attribute]
     random = np.random.default_rng(0).standard_normal(vector.shape)
     random *= np.linalg.norm(vector) / np.linalg.norm(random)
-    start = x[FIT:][~labels[attribute][FIT:]]
-    added = judges[attribute](model.decode(model.encode(start) + STRENGTH * random)).mean()
-    print(f"{attribute} added by a random move of the same length: {added:.1%}")
-    assert added <= 1 - TARGET, f"{attribute} added by a random move in {added:.0%} of faces"
+    start = experiment.faces(attribute, having=False)
+    judged = experiment.judge_codes(attribute, experiment.model.encode(start) + STRENGTH * random)
+    print(f"{attribute} added by a random move of the same length: {judged.mean():.1%}")
+    assert judged.mean() <= 1 - TARGET, f"{attribute} added by a random move to {judged.mean():.0%}"
