@@ -6,9 +6,13 @@ PyPI's per-release JSON nor api.osv.dev. So this runs the real pip-audit, `--str
 OSV-compatible query endpoint on 127.0.0.1 that answers from PyPI's project JSON. Each pin is:
 
 - audited, when it is the latest release: pip-audit gets that release's advisories as OSV records;
-- stale, when a newer release runs on this Python: the audit fails, naming the upgrade;
+- stale, when a newer release for this Python has been out for UPGRADE_WITHIN_DAYS or more: the
+  audit fails, naming the upgrade;
 - not audited, when it is the newest release for this Python but not the latest (a newer one
-  needs a newer Python): PyPI's JSON says nothing about it, and the report says so by name.
+  needs a newer Python), or when the newer release is younger than UPGRADE_WITHIN_DAYS: PyPI's
+  JSON says nothing about it, and the report says so by name (with the upgrade, and its deadline).
+  The grace keeps `main` green on the day an upstream patch comes out, while a pin can only stay
+  behind, unaudited, for a bounded time.
 
 Exit status: non-zero on any known vulnerability, any stale pin, or any pip-audit error.
 """
@@ -25,6 +29,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_PINS = ROOT / "requirements" / "runtime.txt"
 PYPI_PROJECT = "https://pypi.org/pypi/{name}/json"
+UPGRADE_WITHIN_DAYS = 30  # how long a pin may trail a newer release, unaudited, before it fails
 
 Project = dict[str, Any]  # PyPI's project JSON: info.version, releases, vulnerabilities
 ProjectFetcher = Callable[[str], Project]
@@ -85,7 +91,13 @@ class Plan:
     stale: list[str] = field(default_factory=list)
 
 
-def plan(pins: dict[str, str], projects: dict[str, Project], python: str) -> Plan:
+def released_at(project: Project, version: str) -> datetime:
+    """When the first file of `version` was uploaded."""
+    times = [file["upload_time_iso_8601"] for file in project["releases"][version]]
+    return min(datetime.fromisoformat(time.replace("Z", "+00:00")) for time in times)
+
+
+def plan(pins: dict[str, str], projects: dict[str, Project], python: str, now: datetime) -> Plan:
     result = Plan()
     for name, version in pins.items():
         latest = projects[name]["info"]["version"]
@@ -98,8 +110,14 @@ def plan(pins: dict[str, str], projects: dict[str, Project], python: str) -> Pla
                 f"{name}=={version}: newest for Python {python}; PyPI's JSON only describes "
                 f"{latest}, which needs a newer Python"
             )
+            continue
+        upgrade = f"{name}=={version}: upgrade to {newest} (latest {latest})"
+        age = now - released_at(projects[name], newest)
+        if age < timedelta(days=UPGRADE_WITHIN_DAYS):
+            deadline = (now - age + timedelta(days=UPGRADE_WITHIN_DAYS)).date()
+            result.not_audited.append(f"{upgrade}, out {age.days} days; upgrade by {deadline}")
         else:
-            result.stale.append(f"{name}=={version}: upgrade to {newest} (latest {latest})")
+            result.stale.append(upgrade)
     return result
 
 
@@ -176,13 +194,16 @@ def pip_audit(pins: dict[str, str], projects: dict[str, Project]) -> tuple[int, 
 
 
 def audit(
-    requirements: Path, fetch: ProjectFetcher = fetch_project, python: str | None = None
+    requirements: Path,
+    fetch: ProjectFetcher = fetch_project,
+    python: str | None = None,
+    now: datetime | None = None,
 ) -> tuple[int, str]:
     """Audit every pin in `requirements`: the exit status and the report."""
     python = python or platform.python_version()
     pins = read_pins(requirements)
     projects = {name: fetch(name) for name in pins}
-    checked = plan(pins, projects, python)
+    checked = plan(pins, projects, python, now or datetime.now(UTC))
     status, report = pip_audit(checked.audited, projects)
     report = f"pip-audit on {len(checked.audited)} of {len(pins)} pins:\n{report}"
     for title, lines in (("NOT AUDITED", checked.not_audited), ("STALE", checked.stale)):

@@ -3,6 +3,7 @@ project JSON (the shape pypi.org serves), so that each outcome is checked withou
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,26 @@ ADVISORY = {
 }
 
 
-def project(latest: str, versions: dict[str, str], advisories: list[Any]) -> Project:
-    """PyPI's project JSON: the latest release, each release's requires_python, advisories."""
-    releases = {v: [{"requires_python": rp, "yanked": False}] for v, rp in versions.items()}
+NOW = datetime(2026, 6, 30, 12, tzinfo=UTC)
+LONG_AGO = "2026-01-05T10:00:00Z"
+
+
+def project(
+    latest: str, versions: dict[str, str], advisories: list[Any], uploaded: str = LONG_AGO
+) -> Project:
+    """PyPI's project JSON: the latest release, each release's requires_python and upload time
+    (the latest's is `uploaded`, the others' long ago), advisories."""
+    releases = {
+        v: [{"requires_python": rp, "yanked": False,
+             "upload_time_iso_8601": uploaded if v == latest else LONG_AGO}]
+        for v, rp in versions.items()
+    }  # fmt: skip
     return {"info": {"version": latest}, "releases": releases, "vulnerabilities": advisories}
 
 
 PROJECTS = {
     "safe": project("1.2.0", {"1.1.0": ">=3.9", "1.2.0": ">=3.9"}, []),
+    "fresh": project("1.2.0", {"1.1.0": ">=3.9", "1.2.0": ">=3.9"}, [], "2026-06-25T08:00:00Z"),
     "vulnerable": project("2.0.0", {"2.0.0": ">=3.9"}, [ADVISORY]),
     "newer-needs-py312": project("3.0.0", {"2.9.0": ">=3.10", "3.0.0": ">=3.12"}, []),
 }
@@ -36,7 +49,7 @@ PROJECTS = {
 def run(tmp_path: Path, pins: str) -> tuple[int, str]:
     requirements = tmp_path / "runtime.txt"
     requirements.write_text(pins)
-    return audit(requirements, fetch=PROJECTS.__getitem__, python=PYTHON)
+    return audit(requirements, fetch=PROJECTS.__getitem__, python=PYTHON, now=NOW)
 
 
 def test_a_latest_pin_without_advisories_passes(tmp_path: Path) -> None:
@@ -53,10 +66,21 @@ def test_a_known_vulnerability_fails_and_is_named(tmp_path: Path) -> None:
     assert "2.0.1" in report  # the fix version
 
 
-def test_a_pin_with_a_newer_release_for_this_python_fails(tmp_path: Path) -> None:
+def test_a_pin_trailing_a_release_out_for_30_days_fails(tmp_path: Path) -> None:
     status, report = run(tmp_path, "safe==1.1.0\n")
     assert status == 1
     assert "STALE: safe==1.1.0: upgrade to 1.2.0" in report
+
+
+def test_a_pin_trailing_a_fresh_release_is_named_with_its_deadline_and_passes(
+    tmp_path: Path,
+) -> None:
+    status, report = run(tmp_path, "safe==1.2.0\nfresh==1.1.0\n")
+    assert status == 0, report
+    assert "pip-audit on 1 of 2 pins" in report
+    expected = "NOT AUDITED: fresh==1.1.0: upgrade to 1.2.0 (latest 1.2.0), out 5 days; upgrade by"
+    assert f"{expected} 2026-07-25" in report
+    assert "STALE" not in report
 
 
 def test_the_newest_pin_for_this_python_is_named_as_not_audited(tmp_path: Path) -> None:
