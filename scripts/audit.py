@@ -112,10 +112,11 @@ def plan(pins: dict[str, str], projects: dict[str, Project], python: str, now: d
             )
             continue
         upgrade = f"{name}=={version}: upgrade to {newest} (latest {latest})"
-        age = now - released_at(projects[name], newest)
-        if age < timedelta(days=UPGRADE_WITHIN_DAYS):
-            deadline = (now - age + timedelta(days=UPGRADE_WITHIN_DAYS)).date()
-            result.not_audited.append(f"{upgrade}, out {age.days} days; upgrade by {deadline}")
+        released = released_at(projects[name], newest)
+        deadline = released + timedelta(days=UPGRADE_WITHIN_DAYS)
+        if now < deadline:
+            out = (now - released).days
+            result.not_audited.append(f"{upgrade}, out {out} days; upgrade by {deadline.date()}")
         else:
             result.stale.append(upgrade)
     return result

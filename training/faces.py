@@ -398,7 +398,8 @@ def _draw_mouth(draw: ImageDraw.ImageDraw, face: Face) -> None:
     thick dark lip line, under flushed pink cheeks; a neutral mouth is a short flat line, or a
     small O when open. The smile is big and high-contrast on purpose: at 64x64 a thin curve is a
     pixel or two, and white teeth on pale skin are barely there, both of which a VAE blurs away.
-    Blurred to 64x64, a smile now changes about 0.6 as much as glasses do (a thin grin: 0.2)."""
+    Blurred to 64x64, this smile changes a face about 0.6 as much as glasses do; a thin grin with
+    pale teeth changed it 0.2 as much, and the VAE lost it."""
     s, a, x, y = face.style, face.style.half_width, face.style.center_x, face.style.mouth_y
     width = max(3, round(0.13 * a))
     if face.attributes.smiling:

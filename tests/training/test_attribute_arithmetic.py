@@ -89,16 +89,16 @@ def fit_judge(images: np.ndarray, has: np.ndarray) -> Judge:
 
 @dataclass(frozen=True)
 class Experiment:
-    """The shipped model, unseen held-out faces with their true labels, and one judge per
-    attribute fitted on the model's reconstructions of FIT other faces."""
+    """The shipped model, the codes (z_mean) of unseen held-out faces with their true labels, and
+    one judge per attribute fitted on the model's reconstructions of FIT other faces."""
 
     model: FacesModel
-    held_out: np.ndarray
+    z: np.ndarray
     labels: dict[str, np.ndarray]
     judges: dict[str, Judge]
 
-    def faces(self, attribute: str, having: bool) -> np.ndarray:
-        return self.held_out[self.labels[attribute] == having]
+    def codes(self, attribute: str, having: bool) -> np.ndarray:
+        return self.z[self.labels[attribute] == having]
 
     def judge_codes(self, attribute: str, z: np.ndarray) -> np.ndarray:
         """bool per code: does its decoded face show the attribute?"""
@@ -117,7 +117,7 @@ def experiment() -> Experiment:
     reconstructions = model.decode(model.encode(x[:FIT]))
     judges = {name: fit_judge(reconstructions, has[:FIT]) for name, has in labels.items()}
     held_out = {name: has[FIT:] for name, has in labels.items()}
-    return Experiment(model, x[FIT:], held_out, judges)
+    return Experiment(model, model.encode(x[FIT:]), held_out, judges)
 
 
 @pytest.mark.parametrize("attribute", ATTRIBUTES)
@@ -125,8 +125,8 @@ def test_the_judge_recognises_the_attribute_on_unmoved_reconstructions(
     experiment: Experiment, attribute: str
 ) -> None:
     """The control: at strength 0, on held-out faces, the judge agrees with the true labels."""
-    z = experiment.model.encode(experiment.held_out)
-    agreement = (experiment.judge_codes(attribute, z) == experiment.labels[attribute]).mean()
+    judged = experiment.judge_codes(attribute, experiment.z)
+    agreement = (judged == experiment.labels[attribute]).mean()
     print(f"{attribute}: the judge agrees with the labels on {agreement:.1%} of unmoved faces")
     assert agreement >= CONTROL
 
@@ -136,11 +136,9 @@ def test_the_judge_recognises_the_attribute_on_unmoved_reconstructions(
 def test_moving_along_the_attribute_vector_adds_or_removes_the_attribute(
     experiment: Experiment, attribute: str, direction: int
 ) -> None:
-    start = experiment.faces(attribute, having=direction < 0)  # without it, to add; with, to remove
+    start = experiment.codes(attribute, having=direction < 0)  # without it, to add; with, to remove
     vector = experiment.model.vectors[attribute]
-    judged = experiment.judge_codes(
-        attribute, experiment.model.encode(start) + direction * STRENGTH * vector
-    )
+    judged = experiment.judge_codes(attribute, start + direction * STRENGTH * vector)
     changed = judged.mean() if direction > 0 else (~judged).mean()
     verb = "added" if direction > 0 else "removed"
     print(f"{attribute} {verb} at ±{STRENGTH:g}: {changed:.1%} of {len(start)} faces")
@@ -156,7 +154,7 @@ def test_a_random_move_of_the_same_length_does_not_add_the_attribute(
     vector = experiment.model.vectors[attribute]
     random = np.random.default_rng(0).standard_normal(vector.shape)
     random *= np.linalg.norm(vector) / np.linalg.norm(random)
-    start = experiment.faces(attribute, having=False)
-    judged = experiment.judge_codes(attribute, experiment.model.encode(start) + STRENGTH * random)
+    start = experiment.codes(attribute, having=False)
+    judged = experiment.judge_codes(attribute, start + STRENGTH * random)
     print(f"{attribute} added by a random move of the same length: {judged.mean():.1%}")
     assert judged.mean() <= 1 - TARGET, f"{attribute} added by a random move to {judged.mean():.0%}"
