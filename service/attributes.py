@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from service import bundle
-from service.bundle import AttributeVector
 from service.errors import AttributeNotFound, Conflict, InvalidInput, NotConfigured
-from service.latent import attribute_vector
-from service.runtime import Model
+from vae_core.bundle import AttributeVector
+from vae_core.files import remove_stale_temporaries, write_json_atomic
+from vae_core.graphs import OnnxAutoencoder
+from vae_core.latent import attribute_record
 
 logger = logging.getLogger("vae_serve.attributes")
 
@@ -56,15 +56,7 @@ def from_examples(name: str, z_mean: np.ndarray, positive: int) -> AttributeVect
     """The training method (mean code with the attribute minus mean code without it) applied to
     examples: the first `positive` rows of z_mean have the attribute, the rest do not."""
     has_attribute = np.arange(len(z_mean)) < positive
-    vector = attribute_vector(z_mean, has_attribute)
-    return AttributeVector(
-        name=name,
-        vector=vector.tolist(),
-        count_positive=positive,
-        count_negative=len(z_mean) - positive,
-        norm=float(np.linalg.norm(vector)),
-        custom=True,
-    )
+    return attribute_record(name, z_mean, has_attribute, custom=True)
 
 
 class AttributeStore:
@@ -80,13 +72,13 @@ class AttributeStore:
         if self._data_dir is None:
             return
         for folder in self._data_dir.glob(f"*/{FOLDER}"):
-            for path in bundle.remove_stale_temporaries(folder, ORPHAN_AGE_S):
+            for path in remove_stale_temporaries(folder, ORPHAN_AGE_S):
                 logger.warning("deleted %s, left by an interrupted write", path)
 
-    def all(self, model: Model) -> list[AttributeVector]:
+    def all(self, model: OnnxAutoencoder) -> list[AttributeVector]:
         return [*model.attributes.values(), *self._customs(model)]
 
-    def get(self, model: Model, name: str) -> AttributeVector:
+    def get(self, model: OnnxAutoencoder, name: str) -> AttributeVector:
         if name in model.attributes:
             return model.attributes[name]
         custom = self._read(model, name) if valid_name(name) else None
@@ -97,7 +89,7 @@ class AttributeStore:
             )
         return custom
 
-    def put(self, model: Model, vector: AttributeVector) -> bool:
+    def put(self, model: OnnxAutoencoder, vector: AttributeVector) -> bool:
         """Store (or replace) a custom vector; True if it is new."""
         self.check_writable(model, vector.name)
         path = self._path(model, vector.name)
@@ -109,14 +101,14 @@ class AttributeStore:
         )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            bundle.write_json_atomic(path, record.model_dump())
+            write_json_atomic(path, record.model_dump())
         except OSError as exc:
             raise NotConfigured(
                 f"cannot write custom vectors to the data directory: {exc.strerror}"
             ) from None
         return created
 
-    def delete(self, model: Model, name: str) -> None:
+    def delete(self, model: OnnxAutoencoder, name: str) -> None:
         self.check_writable(model, name)
         try:
             self._path(model, name).unlink()
@@ -125,7 +117,7 @@ class AttributeStore:
                 f"model {model.name!r} has no custom attribute {name!r}"
             ) from None
 
-    def check_writable(self, model: Model, name: str) -> None:
+    def check_writable(self, model: OnnxAutoencoder, name: str) -> None:
         """Raise unless `name` may be created, replaced or deleted as a custom vector."""
         if name in model.attributes:
             raise Conflict(f"{name!r} is a built-in attribute of {model.name!r}; it is read-only")
@@ -137,7 +129,7 @@ class AttributeStore:
                 "set VAE_SERVE_DATA_DIR (or --data-dir)"
             )
 
-    def _customs(self, model: Model) -> list[AttributeVector]:
+    def _customs(self, model: OnnxAutoencoder) -> list[AttributeVector]:
         if self._data_dir is None:
             return []
         folder = self._data_dir / model.name / FOLDER
@@ -146,7 +138,7 @@ class AttributeStore:
         vectors = (self._read(model, name) for name in wanted)
         return [vector for vector in vectors if vector is not None]
 
-    def _read(self, model: Model, name: str) -> AttributeVector | None:
+    def _read(self, model: OnnxAutoencoder, name: str) -> AttributeVector | None:
         if self._data_dir is None:
             return None
         path = self._path(model, name)
@@ -164,6 +156,6 @@ class AttributeStore:
             return None
         return record.vector
 
-    def _path(self, model: Model, name: str) -> Path:
+    def _path(self, model: OnnxAutoencoder, name: str) -> Path:
         assert self._data_dir is not None and valid_name(name), name
         return self._data_dir / model.name / FOLDER / f"{name}.json"

@@ -20,7 +20,8 @@ from service.errors import Unauthorized
 from service.metrics import Metrics
 from service.operations import Operations
 from service.registry import Loaded, ModelRegistry
-from service.runtime import InferencePool, Model
+from service.runtime import InferencePool
+from vae_core.graphs import OnnxAutoencoder
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ ModelName = Annotated[
 ]
 
 
-async def get_model(model: ModelName, services: ServicesDep) -> Model:
+async def get_model(model: ModelName, services: ServicesDep) -> OnnxAutoencoder:
     return services.registry.get(model)
 
 
@@ -70,7 +71,7 @@ async def get_loaded(model: ModelName, services: ServicesDep) -> Loaded:
     return services.registry.entry(model)
 
 
-ModelDep = Annotated[Model, Depends(get_model)]
+ModelDep = Annotated[OnnxAutoencoder, Depends(get_model)]
 LoadedDep = Annotated[Loaded, Depends(get_loaded)]
 
 AttributeName = Annotated[

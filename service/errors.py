@@ -1,5 +1,6 @@
 """The service's one error hierarchy. Each error carries its HTTP status and a stable code;
-`service.app` maps any `ServiceError` to `{"error": {"code", "message", "detail"}}`."""
+`service.handlers` maps any `ServiceError`, and the core's errors (`vae_core.errors`), to
+`{"error": {"code", "message", "detail"}}`."""
 
 from __future__ import annotations
 
@@ -15,13 +16,6 @@ class ServiceError(Exception):
         self.message = message
         self.detail = detail
         self.headers = headers
-
-
-class BundleInvalid(ServiceError):
-    """A bundle on disk is incomplete, corrupt or inconsistent (reported at load time)."""
-
-    status_code = 503
-    code = "model_unavailable"
 
 
 class ModelNotFound(ServiceError):

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from service.errors import PayloadTooLarge, UnsupportedImage
-from service.preprocess import Preprocessing
+from vae_core.preprocess import Preprocessing
 
 # Decoders we accept: the common web formats, nothing exotic (smaller attack surface).
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP")

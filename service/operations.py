@@ -13,10 +13,8 @@ import numpy as np
 
 from service import imaging
 from service.attributes import AttributeStore, from_examples
-from service.bundle import AttributeVector
 from service.errors import InvalidInput, NotAcceptable
 from service.registry import Entry, Loaded, ModelRegistry, Unavailable
-from service.runtime import Model
 from service.schemas import (
     MAX_SEED,
     AttributeInfo,
@@ -45,6 +43,9 @@ from service.schemas import (
     SampleRequest,
     SampleResponse,
 )
+from vae_core import latent
+from vae_core.bundle import AttributeVector
+from vae_core.graphs import OnnxAutoencoder
 
 PRIOR_NOTES = {
     "standard_normal": "z ~ N(0, I) · temperature: the VAE's prior.",
@@ -99,15 +100,15 @@ class Operations:
             models=[ReloadEntry(name=r.name, outcome=r.outcome, reason=r.reason) for r in results]
         )
 
-    def list_attributes(self, model: Model) -> AttributeList:
+    def list_attributes(self, model: OnnxAutoencoder) -> AttributeList:
         return AttributeList(attributes=[_info(v) for v in self.attributes.all(model)])
 
-    def get_attribute(self, model: Model, name: str) -> AttributeInfo:
+    def get_attribute(self, model: OnnxAutoencoder, name: str) -> AttributeInfo:
         return _info(self.attributes.get(model, name))
 
     # ------------------------------------------------------------------------------ inference
 
-    def encode(self, model: Model, body: EncodeRequest) -> EncodeResponse:
+    def encode(self, model: OnnxAutoencoder, body: EncodeRequest) -> EncodeResponse:
         codes = model.encode(self._pixels(model, body.images))
         out = partial(_codes_out, encoding=body.latents)
         z_log_var = None if codes.z_log_var is None else out(codes.z_log_var)
@@ -117,7 +118,9 @@ class Operations:
         z = model.posterior_sample(codes, _rng(seed))
         return EncodeResponse(z_mean=out(codes.z_mean), z_log_var=z_log_var, z=out(z), seed=seed)
 
-    def decode(self, model: Model, body: DecodeRequest, as_png: bool) -> DecodeResponse | Picture:
+    def decode(
+        self, model: OnnxAutoencoder, body: DecodeRequest, as_png: bool
+    ) -> DecodeResponse | Picture:
         z = _latents(model, body.z)
         if as_png and len(z) != 1:
             raise NotAcceptable(f"Accept: image/png returns one image; got {len(z)} vectors")
@@ -126,7 +129,7 @@ class Operations:
             return Picture(imaging.pngs(images)[0], "image/png")
         return DecodeResponse(images=_base64(imaging.pngs(images)))
 
-    def sample(self, model: Model, body: SampleRequest) -> SampleResponse:
+    def sample(self, model: OnnxAutoencoder, body: SampleRequest) -> SampleResponse:
         seed = _seed(body.seed)
         z = model.prior_sample(body.n, _rng(seed), body.temperature)
         prior = model.manifest.latent_prior.kind
@@ -138,27 +141,29 @@ class Operations:
             note=PRIOR_NOTES[prior],
         )
 
-    def reconstruct(self, model: Model, body: ReconstructRequest) -> ReconstructResponse:
+    def reconstruct(self, model: OnnxAutoencoder, body: ReconstructRequest) -> ReconstructResponse:
         z_mean = model.encode(self._pixels(model, body.images)).z_mean
         return ReconstructResponse(
             images=_base64(imaging.pngs(model.decode(z_mean))),
             z_mean=_codes_out(z_mean, body.latents),
         )
 
-    def edit(self, model: Model, body: EditRequest) -> EditResponse | Picture:
+    def edit(self, model: OnnxAutoencoder, body: EditRequest) -> EditResponse | Picture:
         moves = [(self.attributes.get(model, name), s) for name, s in body.attributes.items()]
-        z = model.shift(self._codes(model, body.images, body.z), moves)
+        z = latent.shift(self._codes(model, body.images, body.z), moves)
         if body.sweep is not None:
             vector = self.attributes.get(model, body.sweep.attribute)
-            z = np.concatenate([model.shift(z, [(vector, s)]) for s in body.sweep.strengths])
+            z = np.concatenate([latent.shift(z, [(vector, s)]) for s in body.sweep.strengths])
         images = model.decode(z)
         if body.format == "strip":
             return Picture(imaging.strip(images), "image/png")
         return EditResponse(images=_base64(imaging.pngs(images)), z=_codes_out(z, body.latents))
 
-    def interpolate(self, model: Model, body: InterpolateRequest) -> InterpolateResponse | Picture:
+    def interpolate(
+        self, model: OnnxAutoencoder, body: InterpolateRequest
+    ) -> InterpolateResponse | Picture:
         ends = self._codes(model, body.images, body.z)
-        z = model.path(ends[0], ends[1], body.steps, body.method)
+        z = latent.interpolate(ends[0], ends[1], body.steps, body.method)
         frames = model.decode(z)
         if body.format == "gif":
             return Picture(imaging.gif(frames, body.frame_ms), "image/gif")
@@ -169,7 +174,7 @@ class Operations:
         )
 
     def put_attribute(
-        self, model: Model, name: str, body: CustomAttributeRequest
+        self, model: OnnxAutoencoder, name: str, body: CustomAttributeRequest
     ) -> tuple[AttributeInfo, bool]:
         """Compute a custom vector from examples and store it; also says whether it is new."""
         self.attributes.check_writable(model, name)  # fail fast, before encoding anything
@@ -178,16 +183,19 @@ class Operations:
         created = self.attributes.put(model, vector)
         return _info(vector), created
 
-    def delete_attribute(self, model: Model, name: str) -> None:
+    def delete_attribute(self, model: OnnxAutoencoder, name: str) -> None:
         self.attributes.delete(model, name)
 
     # -------------------------------------------------------------------------------- helpers
 
-    def _pixels(self, model: Model, images: list[bytes]) -> np.ndarray:
+    def _pixels(self, model: OnnxAutoencoder, images: list[bytes]) -> np.ndarray:
         return imaging.to_model_input(images, model.manifest.preprocessing, self.image_limits)
 
     def _codes(
-        self, model: Model, images: list[bytes] | None, z: LatentRows | PackedLatents | None
+        self,
+        model: OnnxAutoencoder,
+        images: list[bytes] | None,
+        z: LatentRows | PackedLatents | None,
     ) -> np.ndarray:
         """z_mean of the images, or the given codes."""
         if images is not None:
@@ -222,7 +230,7 @@ def _info(vector: AttributeVector) -> AttributeInfo:
     return AttributeInfo(**vector.model_dump())
 
 
-def _latents(model: Model, z: LatentRows | PackedLatents) -> np.ndarray:
+def _latents(model: OnnxAutoencoder, z: LatentRows | PackedLatents) -> np.ndarray:
     """Request codes -> float32 [N, D], 422 unless every vector has the model's latent_dim."""
     if isinstance(z, PackedLatents):
         if z.shape[1] != model.latent_dim:

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from service import bundle
-from service.bundle import Manifest
-from service.errors import BundleInvalid, ModelNotFound, ModelUnavailable
-from service.runtime import Model
+from service.errors import ModelNotFound, ModelUnavailable
+from vae_core import bundle, files
+from vae_core.bundle import Manifest
+from vae_core.errors import BundleInvalid
+from vae_core.graphs import OnnxAutoencoder
 
 logger = logging.getLogger("vae_serve.registry")
 
@@ -51,19 +52,19 @@ class DiskCheck:
         directory: Path,
         manifest: Manifest,
         manifest_sha256: str,
-        stamps: dict[str, bundle.Stamp],
+        stamps: dict[str, files.Stamp],
     ):
         self.directory = directory
         self.manifest = manifest
         self.manifest_sha256 = manifest_sha256
         # Stamps taken before the files were hashed, so no change slips in between.
-        self._known: tuple[dict[str, bundle.Stamp], str | None] = (stamps, None)
+        self._known: tuple[dict[str, files.Stamp], str | None] = (stamps, None)
 
     def fault(self, rehash: bool = False) -> str | None:
         """Why the loaded version's files are no longer intact, or None. `rehash`: hash them even
         if no stamp changed, as a reload does (a stamp misses bit rot, and a same-size write in
         the same clock tick as the stamp)."""
-        stamps = bundle.stamps(self.directory)
+        stamps = files.stamps(self.directory)
         known_stamps, known_fault = self._known
         if stamps == known_stamps and not rehash:
             return known_fault
@@ -91,7 +92,7 @@ def _log_change(name: str, fault: str | None) -> None:
 
 @dataclass(frozen=True)
 class Loaded:
-    model: Model
+    model: OnnxAutoencoder
     disk: DiskCheck  # the loaded version's files
     reload_error: str | None = None  # set when a newer version on disk failed validation
 
@@ -110,7 +111,7 @@ class ModelRegistry:
     """Name -> loaded model or reason it is unavailable. Reads take a snapshot of an immutable
     dict; reloads build a new dict and swap it in whole."""
 
-    def __init__(self, model_dir: Path, load: Callable[[Path], Model]):
+    def __init__(self, model_dir: Path, load: Callable[[Path], OnnxAutoencoder]):
         self._model_dir = model_dir
         self._load = load
         self._entries: dict[str, Entry] = {}
@@ -129,7 +130,7 @@ class ModelRegistry:
         """Every model as it stands now: one whose files broke on disk is Unavailable."""
         return [_current(entry) for entry in self._entries.values()]
 
-    def get(self, name: str) -> Model:
+    def get(self, name: str) -> OnnxAutoencoder:
         return self.entry(name).model
 
     def entry(self, name: str) -> Loaded:
@@ -178,7 +179,7 @@ class ModelRegistry:
         if isinstance(old, Loaded) and (fault := old.disk.fault(rehash=True)) is not None:
             return Loaded(old.model, old.disk), ReloadResult(name, "unavailable", fault)
         try:
-            stamps = bundle.stamps(directory)  # before any hashing: a later write shows
+            stamps = files.stamps(directory)  # before any hashing: a later write shows
             manifest_sha256 = bundle.manifest_sha256(directory)
             if isinstance(old, Loaded) and old.disk.manifest_sha256 == manifest_sha256:
                 return Loaded(old.model, old.disk), ReloadResult(name, "unchanged")

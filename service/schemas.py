@@ -28,8 +28,8 @@ from pydantic import (
 )
 
 from service.attributes import MIN_EXAMPLES
-from service.bundle import MAX_LATENT_DIM, DatasetInfo, ImageSpec, LatentPrior
-from service.preprocess import Preprocessing
+from vae_core.bundle import MAX_LATENT_DIM, DatasetInfo, ImageSpec, LatentPrior
+from vae_core.preprocess import Preprocessing
 
 DEFAULT_MAX_ITEMS = 256
 # Marks a limit that is the `max_items` setting; service.openapi writes the number in.

@@ -31,9 +31,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from service.preprocess import Preprocessing
 from training.data import DatasetSplits, LabeledImages
 from training.errors import ConfigError, DatasetInvalid, DatasetNotFound
+from vae_core.preprocess import Preprocessing
 
 # fmt: off
 CELEBA_ATTRIBUTES: tuple[str, ...] = (

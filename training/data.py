@@ -19,8 +19,8 @@ from typing import Literal
 
 import numpy as np
 
-from service.preprocess import Preprocessing
 from training.errors import DatasetInvalid, DatasetNotFound
+from vae_core.preprocess import Preprocessing
 
 FASHION_CLASSES = [
     "T-shirt/top",

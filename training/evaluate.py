@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from service.preprocess import Preprocessing
 from training.config import TrainConfig
 from training.data import LabeledImages
 from training.losses import reconstruction_loss
 from training.models import AnyAutoencoder, DiagonalGaussian, VariationalAutoencoder
+from vae_core.preprocess import Preprocessing
 
 BCE_EPS = 1e-7  # clamp as Keras does, so per-pixel BCE is comparable with the book's figures
 

@@ -1,4 +1,4 @@
-"""Export a checkpoint as a model bundle (see `service.bundle`): two ONNX graphs checked against
+"""Export a checkpoint as a model bundle (see `vae_core.bundle`): two ONNX graphs checked against
 PyTorch on real images, attribute vectors, the AE's code distribution, test metrics, checksums."""
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ import onnxruntime as ort
 import torch
 from torch import Tensor, nn
 
-from service import bundle
-from service.latent import attribute_vector, gaussian_cholesky
 from training.config import to_dict
 from training.data import DatasetSplits, LabeledImages, load_dataset
 from training.errors import TrainingError
 from training.evaluate import encode_means, test_metrics
 from training.models import AnyAutoencoder, DiagonalGaussian
 from training.train import Checkpoint
+from vae_core import bundle
+from vae_core.files import write_json_atomic
+from vae_core.latent import attribute_record, empirical_prior
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 17
@@ -109,32 +110,13 @@ def check_parity(model: AnyAutoencoder, out_dir: Path, images: np.ndarray) -> di
 
 def attribute_records(z_mean: np.ndarray, split: LabeledImages) -> list[bundle.AttributeVector]:
     """One vector per class or attribute (the book's method), with the counts behind it."""
-    records = []
-    for column, name in enumerate(split.label_names):
-        has = split.has_label()[:, column]
-        if has.all() or not has.any():
-            continue  # e.g. a CelebA column the dataset never sets
-        vector = attribute_vector(z_mean, has)
-        records.append(
-            bundle.AttributeVector(
-                name=name,
-                vector=vector.tolist(),
-                count_positive=int(has.sum()),
-                count_negative=int((~has).sum()),
-                norm=float(np.linalg.norm(vector)),
-            )
-        )
-    return records
-
-
-def latent_prior(kind: str, z_train: np.ndarray) -> bundle.LatentPrior:
-    """N(0, I) for a VAE; for an AE, the Gaussian fitted to its training codes."""
-    if kind == "vae":
-        return bundle.LatentPrior(kind="standard_normal")
-    mean, cholesky = gaussian_cholesky(z_train)
-    return bundle.LatentPrior(
-        kind="empirical_gaussian", mean=mean.tolist(), cholesky=cholesky.tolist()
-    )
+    has = split.has_label()
+    return [
+        attribute_record(name, z_mean, has[:, column])
+        for column, name in enumerate(split.label_names)
+        # a column no image (or every image) has gives no vector, e.g. one the data never sets
+        if has[:, column].any() and not has[:, column].all()
+    ]
 
 
 def export_bundle(
@@ -154,12 +136,12 @@ def export_bundle(
     parity = check_parity(model, staging, data.preprocessing.to_tensor(data.test.pixels[:256]))
     z_train = encode_means(model, data.train, data.preprocessing)
     attributes = bundle.AttributeFile(vectors=attribute_records(z_train, data.train))
-    bundle.write_json_atomic(staging / bundle.ATTRIBUTES, attributes.model_dump())
+    write_json_atomic(staging / bundle.ATTRIBUTES, attributes.model_dump())
     metrics = test_metrics(model, data.test, data.preprocessing, cfg)
     metrics |= {f"onnx_parity_{k}": v for k, v in parity.items()}
     manifest = _manifest(ckpt, out_dir.name, data, z_train, metrics)
     manifest = _with_checksums(manifest, staging)
-    bundle.write_json_atomic(staging / bundle.MANIFEST, manifest.model_dump(mode="json"))
+    write_json_atomic(staging / bundle.MANIFEST, manifest.model_dump(mode="json"))
     _swap_in(staging, out_dir)
     return manifest
 
@@ -191,7 +173,7 @@ def _manifest(
             "best_val_loss": ckpt.best_val_loss,
         },
         metrics=metrics,
-        latent_prior=latent_prior(cfg.kind, z_train),
+        latent_prior=empirical_prior(cfg.kind, z_train),
         files={},
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         software=_software_versions(),
@@ -199,12 +181,7 @@ def _manifest(
 
 
 def _with_checksums(manifest: bundle.Manifest, directory: Path) -> bundle.Manifest:
-    files = {
-        p.name: bundle.sha256_file(p)
-        for p in sorted(directory.iterdir())
-        if p.is_file() and p.name != bundle.MANIFEST
-    }
-    return manifest.model_copy(update={"files": files})
+    return manifest.model_copy(update={"files": bundle.checksums(directory)})
 
 
 def _software_versions() -> dict[str, str]:

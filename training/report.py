@@ -12,21 +12,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from service.latent import interpolate
-from service.runtime import Model, RuntimeOptions, load_model
 from training.data import DatasetSplits, load_dataset
+from vae_core.graphs import OnnxAutoencoder, load_autoencoder, session_options
+from vae_core.latent import interpolate
 
 SWEEP = np.linspace(-3, 3, 7)
 SHOWCASE = ("Smiling", "Eyeglasses", "Wearing_Hat", "Blond_Hair", "Male", "Mouth_Slightly_Open")
 
 
-def encode(model: Model, pixels: np.ndarray) -> np.ndarray:
+def encode(model: OnnxAutoencoder, pixels: np.ndarray) -> np.ndarray:
     """z_mean of uint8 pixels, preprocessed as the bundle says."""
     x = model.manifest.preprocessing.to_tensor(pixels)
     return np.concatenate([model.encode(x[i : i + 1000]).z_mean for i in range(0, len(x), 1000)])
 
 
-def decode(model: Model, z: np.ndarray) -> np.ndarray:
+def decode(model: OnnxAutoencoder, z: np.ndarray) -> np.ndarray:
     """[N, H, W] or [N, H, W, 3] images in [0, 1], ready for imshow."""
     images = model.decode(z)
     return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
@@ -35,7 +35,7 @@ def decode(model: Model, z: np.ndarray) -> np.ndarray:
 def write_report(
     model_dir: Path, out: Path | None = None, data_dir: str | None = None
 ) -> list[Path]:
-    model = load_model(model_dir, RuntimeOptions(intra_op_threads=2))
+    model = load_autoencoder(model_dir, session_options(threads=2))
     out = out or Path("docs/figures") / model_dir.name
     out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(
@@ -77,7 +77,9 @@ def _grid(
     return fig
 
 
-def latent_scatter(model: Model, z: np.ndarray, labels: np.ndarray, data: DatasetSplits) -> Figure:
+def latent_scatter(
+    model: OnnxAutoencoder, z: np.ndarray, labels: np.ndarray, data: DatasetSplits
+) -> Figure:
     """Test codes coloured by class: 2-D directly, else their first two principal components."""
     points, axis = z, ("z[0]", "z[1]")
     if z.shape[1] > 2:
@@ -101,7 +103,7 @@ def latent_scatter(model: Model, z: np.ndarray, labels: np.ndarray, data: Datase
     return fig
 
 
-def reconstructions(model: Model, pixels: np.ndarray) -> Figure:
+def reconstructions(model: OnnxAutoencoder, pixels: np.ndarray) -> Figure:
     originals = model.manifest.preprocessing.to_tensor(pixels)
     originals = originals[:, 0] if originals.shape[1] == 1 else originals.transpose(0, 2, 3, 1)
     decoded = decode(model, encode(model, pixels))
@@ -109,14 +111,14 @@ def reconstructions(model: Model, pixels: np.ndarray) -> Figure:
     return _grid(np.concatenate([originals, decoded]), 2, len(pixels), titles)
 
 
-def samples(model: Model) -> Figure:
+def samples(model: OnnxAutoencoder) -> Figure:
     fig = _grid(decode(model, model.prior_sample(32, np.random.default_rng(0), 1.0)), 4, 8)
     source = "N(0, I)" if model.manifest.kind == "vae" else "the training codes' Gaussian"
     fig.suptitle(f"{model.manifest.name}: samples from {source}", fontsize=9)
     return fig
 
 
-def latent_grid(model: Model, z: np.ndarray, n: int = 15) -> Figure:
+def latent_grid(model: OnnxAutoencoder, z: np.ndarray, n: int = 15) -> Figure:
     """Decoded images over the 2-D plane (the 1st to 99th percentile of the test codes)."""
     low, high = np.percentile(z, 1, axis=0), np.percentile(z, 99, axis=0)
     xs, ys = np.linspace(low[0], high[0], n), np.linspace(high[1], low[1], n)
@@ -126,14 +128,16 @@ def latent_grid(model: Model, z: np.ndarray, n: int = 15) -> Figure:
     return fig
 
 
-def interpolation(model: Model, z_a: np.ndarray, z_b: np.ndarray, steps: int = 10) -> Figure:
+def interpolation(
+    model: OnnxAutoencoder, z_a: np.ndarray, z_b: np.ndarray, steps: int = 10
+) -> Figure:
     rows = [decode(model, interpolate(z_a, z_b, steps, method)) for method in ("linear", "slerp")]
     fig = _grid(np.concatenate(rows), 2, steps, ["linear"] + [""] * (steps - 1) + ["slerp"])
     fig.suptitle(f"{model.manifest.name}: interpolation between two test images", fontsize=9)
     return fig
 
 
-def attribute_sweeps(model: Model, z: np.ndarray, count: int = 6) -> Figure:
+def attribute_sweeps(model: OnnxAutoencoder, z: np.ndarray, count: int = 6) -> Figure:
     """Each row adds strength * vector (-3 ... +3) to one test image's code."""
     vectors = list(model.attributes.values())
     chosen = ([a for a in vectors if a.name in SHOWCASE] or vectors)[:count]
@@ -150,7 +154,7 @@ def attribute_sweeps(model: Model, z: np.ndarray, count: int = 6) -> Figure:
     return fig
 
 
-def code_histograms(model: Model, z: np.ndarray, dims: int = 16) -> Figure:
+def code_histograms(model: OnnxAutoencoder, z: np.ndarray, dims: int = 16) -> Figure:
     """Per-dimension histograms of the test codes against the N(0, 1) density."""
     shown = min(dims, z.shape[1])
     cols = min(shown, 8)

@@ -15,13 +15,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from service.preprocess import Preprocessing
 from training.config import ModelConfig, TrainConfig, config_from_dict, to_dict
 from training.data import DatasetSplits, LabeledImages, load_dataset
 from training.distributed import DistContext, all_reduce_mean, barrier, init_distributed, shutdown
 from training.errors import ConfigError
 from training.losses import LossTerms, autoencoder_loss
 from training.models import AnyAutoencoder, build_model
+from vae_core.preprocess import Preprocessing
 
 CHECKPOINT = "ckpt.pt"
 METRICS_LOG = "metrics.jsonl"

@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.app import create_app
-from service.bundle import read_manifest
 from service.config import Settings
 from service.operations import Operations
 from tests.service.conftest import SHIPPED
 from tests.service.helpers import b64, pixels
+from vae_core.bundle import read_manifest
 
 VAE_2D, AE_2D = "fashion-vae-2d", "fashion-ae-2d"
 

@@ -20,7 +20,8 @@ from service import imaging
 from service.app import create_app
 from service.batching import Batcher
 from service.config import Settings
-from service.runtime import BatchingOptions, Model, RuntimeOptions, load_model
+from service.runtime import BatchingOptions, RuntimeOptions, load_model
+from vae_core.graphs import OnnxAutoencoder
 
 JOIN_SECONDS = 60  # a bound so a broken batcher fails the test instead of hanging it
 
@@ -178,7 +179,7 @@ def test_batched_and_unbatched_decodes_are_byte_identical(
     runs: list[int] = []
     # max_rows = the number of callers and a long wait: all 16 meet in one merged run. (No
     # warm-up: its lone runs would wait the whole time.)
-    monkeypatch.setattr(Model, "warm_up", lambda self: None)
+    monkeypatch.setattr(OnnxAutoencoder, "warm_up", lambda self: None)
     batched = load_model(
         model_dir / "fashion-vae-32d",
         RuntimeOptions(

@@ -282,7 +282,7 @@ def test_a_failed_write_keeps_the_old_vector_and_leaves_no_temporary_file(
     def disk_full(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("service.bundle.os.fsync", disk_full)
+    monkeypatch.setattr("vae_core.files.os.fsync", disk_full)
     swapped = {"positive": examples["negative"], "negative": examples["positive"]}
     error = assert_error(client.put(f"{URL}/handbag", json=swapped), 503, "not_configured")
     assert os.strerror(errno.ENOSPC) in error["message"]

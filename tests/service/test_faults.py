@@ -21,9 +21,9 @@ from pydantic import ValidationError
 
 from bench.harness import Server
 from service.attributes import ORPHAN_AGE_S, CustomVectorFile
-from service.bundle import read_manifest
 from tests.service.conftest import serve
 from tests.service.helpers import b64, pixels
+from vae_core.bundle import read_manifest
 
 DECODER = "fashion-vae-32d"
 LATENT_DIM = 32

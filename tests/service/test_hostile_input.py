@@ -101,8 +101,6 @@ from PIL import Image
 from bench.harness import Server
 from service import imaging
 from service.bodies import check_json_size
-from service.bundle import read_manifest
-from service.preprocess import Preprocessing
 from service.registry import Loaded
 from service.schemas import (
     MAX_ABS_LATENT,
@@ -121,6 +119,8 @@ from tests.service.helpers import (
     saved,
     z_mean,
 )
+from vae_core.bundle import read_manifest
+from vae_core.preprocess import Preprocessing
 
 LATENT_DIM = 2  # of VAE
 ORIENTATION = 0x0112  # the EXIF tag

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.bundle import sha256_file
 from service.config import Settings
 from tests.service.helpers import assert_error, b64
+from vae_core.files import sha256_file
 
 BROKEN = "fashion-vae-2d"
 
@@ -213,7 +213,7 @@ def test_the_files_are_hashed_again_only_when_their_stamps_change(
         return sha256_file(path)
 
     with TestClient(create_app(Settings(model_dir=models_copy))) as client:
-        monkeypatch.setattr("service.bundle.sha256_file", counting)
+        monkeypatch.setattr("vae_core.bundle.sha256_file", counting)
         for _ in range(3):
             assert client.get(f"/v1/models/{BROKEN}").status_code == 200
             assert client.get("/readyz").status_code == 200

@@ -24,9 +24,9 @@ import pytest
 import torch
 from torch import nn
 
-from service import bundle
 from tests.conftest import MODELS_DIR, require
 from training.faces import draw_face, sample_face
+from vae_core import bundle
 
 FACES_MODEL = MODELS_DIR / "faces-vae-200d"
 UNSEEN_SEED = 12345

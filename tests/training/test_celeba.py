@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.preprocess import Preprocessing
 from training.celeba import CELEBA_ATTRIBUTES, attribute_index, load_celeba
 from training.data import DatasetSplits, load_dataset
 from training.errors import ConfigError, DatasetInvalid, DatasetNotFound
 from training.faces import Layout, generate_faces, sample_face
+from vae_core.preprocess import Preprocessing
 
 SEED, COUNT = 7, 30  # 24 train, 3 val, 3 test
 

@@ -9,13 +9,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from service import bundle
 from tests.training.conftest import TINY, tiny_run
 from training.data import DatasetSplits
 from training.errors import TrainingError
 from training.evaluate import encode_means
 from training.export import check_parity, export_bundle
 from training.train import Checkpoint, train
+from vae_core import bundle
 
 
 @pytest.fixture(scope="module")

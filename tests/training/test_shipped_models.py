@@ -10,9 +10,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from service import bundle
 from tests.conftest import MODELS_DIR, ROOT
 from training.data import DatasetSplits
+from vae_core import bundle
 
 SHIPPED = ["fashion-ae-2d", "fashion-vae-2d", "fashion-vae-32d"]
 # Targets from the training issue: per-pixel test BCE when decoding z_mean (32x32 padded images).
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 import numpy as np
 import onnxruntime as ort
-from service import bundle
+from vae_core import bundle
 path = Path(sys.argv[1])
 manifest = bundle.read_manifest(path)
 bundle.verify_files(path, manifest)

@@ -7,11 +7,11 @@ training images did.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 from PIL import Image, ImageOps
 from pydantic import BaseModel, ConfigDict, Field
+
+from vae_core.vocabulary import ColorMode, Crop
 
 
 class Preprocessing(BaseModel):
@@ -19,8 +19,8 @@ class Preprocessing(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    color_mode: Literal["L", "RGB"] = Field(description="PIL mode: L (grayscale) or RGB.")
-    crop: Literal["none", "center_square"] = Field(
+    color_mode: ColorMode = Field(description="PIL mode: L (grayscale) or RGB.")
+    crop: Crop = Field(
         default="none", description="center_square crops the largest centred square first."
     )
     resize: tuple[int, int] = Field(description="(height, width) after cropping, before padding.")

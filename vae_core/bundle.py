@@ -9,26 +9,24 @@ models/<name>/
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import time
-import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from service.errors import BundleInvalid
-from service.preprocess import Preprocessing
+from vae_core.errors import BundleInvalid, first_error
+from vae_core.files import sha256_file
+from vae_core.preprocess import Preprocessing
+from vae_core.vocabulary import LabelKind, ModelKind, PriorKind
 
 SCHEMA_VERSION = 1
 MANIFEST = "model.json"
 ENCODER = "encoder.onnx"
 DECODER = "decoder.onnx"
 ATTRIBUTES = "attributes.json"
-TEMPORARY_SUFFIX = ".tmp"  # write_json_atomic's files before their rename
+REQUIRED_FILES = (ENCODER, DECODER, ATTRIBUTES)
 NORMALISATION = (
     "none: vector = mean(z_mean | label) - mean(z_mean | not label); strength 1.0 moves a code by "
     "the full difference of the two group means"
@@ -51,7 +49,7 @@ class ImageSpec(_Strict):
 class DatasetInfo(_Strict):
     name: str
     labels: list[str] = Field(description="Class or attribute names, in label order.")
-    label_kind: Literal["class", "attribute"]
+    label_kind: LabelKind
     train_size: int
     test_size: int
 
@@ -59,7 +57,7 @@ class DatasetInfo(_Strict):
 class LatentPrior(_Strict):
     """Where to sample codes: N(0, I) for a VAE, the training codes' Gaussian for an AE."""
 
-    kind: Literal["standard_normal", "empirical_gaussian"]
+    kind: PriorKind
     mean: list[float] | None = None
     cholesky: list[list[float]] | None = Field(
         default=None, description="Lower Cholesky factor of the training codes' covariance."
@@ -75,7 +73,7 @@ class LatentPrior(_Strict):
 class Manifest(_Strict):
     schema_version: Literal[1] = 1
     name: str
-    kind: Literal["ae", "vae"]
+    kind: ModelKind
     latent_dim: int = Field(ge=1, le=MAX_LATENT_DIM)
     image: ImageSpec
     preprocessing: Preprocessing
@@ -99,6 +97,11 @@ class Manifest(_Strict):
             raise ValueError("latent_prior.mean does not match latent_dim")
         return self
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the encoder's input and the decoder's output."""
+        return (self.image.channels, self.image.height, self.image.width)
+
 
 class AttributeVector(_Strict):
     name: str
@@ -117,12 +120,27 @@ class AttributeFile(_Strict):
     vectors: list[AttributeVector]
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle read from disk and verified: its manifest and its built-in attribute vectors."""
+
+    directory: Path
+    manifest: Manifest
+    attributes: dict[str, AttributeVector]
+
+    @property
+    def name(self) -> str:
+        """The model's name: its folder's."""
+        return self.directory.name
+
+
+def read_bundle(directory: Path) -> Bundle:
+    """Read model.json, check every file against its sha256, and read the attribute vectors;
+    BundleInvalid names the file and the reason."""
+    manifest = read_manifest(directory)
+    verify_files(directory, manifest)
+    vectors = read_attributes(directory / ATTRIBUTES, manifest.latent_dim)
+    return Bundle(directory, manifest, {vector.name: vector for vector in vectors})
 
 
 def manifest_sha256(bundle_dir: Path) -> str:
@@ -136,24 +154,6 @@ def manifest_sha256(bundle_dir: Path) -> str:
         raise BundleInvalid(f"{path}: {exc.strerror}") from None
 
 
-# inode, size, mtime and ctime (ns) of a file: a write, replacement or deletion changes them.
-Stamp = tuple[int, int, int, int]
-
-
-def stamps(bundle_dir: Path) -> dict[str, Stamp]:
-    """The stamp of each file in the folder, from one stat each: a cheap test for "unchanged".
-    Empty if the folder cannot be read (so any comparison says "changed")."""
-    try:
-        with os.scandir(bundle_dir) as entries:
-            return {entry.name: _stamp(entry.stat()) for entry in entries if entry.is_file()}
-    except OSError:
-        return {}
-
-
-def _stamp(stat: os.stat_result) -> Stamp:
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-
-
 def read_manifest(bundle_dir: Path) -> Manifest:
     """Parse and check model.json; raise BundleInvalid naming the file and the reason."""
     path = bundle_dir / MANIFEST
@@ -162,12 +162,12 @@ def read_manifest(bundle_dir: Path) -> Manifest:
     except FileNotFoundError:
         raise BundleInvalid(f"{path}: missing") from None
     except ValidationError as exc:
-        raise BundleInvalid(f"{path}: {_first_error(exc)}") from None
+        raise BundleInvalid(f"{path}: {first_error(exc)}") from None
 
 
 def verify_files(bundle_dir: Path, manifest: Manifest) -> None:
     """Check every required file exists and matches the sha256 the manifest records."""
-    for required in (ENCODER, DECODER, ATTRIBUTES):
+    for required in REQUIRED_FILES:
         if required not in manifest.files:
             raise BundleInvalid(f"{bundle_dir / MANIFEST}: files lists no {required}")
     for filename, expected in manifest.files.items():
@@ -195,50 +195,10 @@ def read_attributes(path: Path, latent_dim: int) -> list[AttributeVector]:
     return vectors
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON to a temporary sibling, fsync, then rename: readers see old or new, never torn.
-
-    The temporary name is unique, so concurrent writers (threads, workers, replicas sharing a
-    volume) never write into the same file; the last rename wins. A writer killed before its
-    rename leaves its temporary file behind: see remove_stale_temporaries."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def remove_stale_temporaries(directory: Path, older_than_s: float) -> list[Path]:
-    """Delete the temporary files of write_json_atomic in `directory` that are older than
-    `older_than_s`: left by writers killed before their rename. A younger one may belong to a live
-    writer (another worker, or a replica sharing the volume), so it stays. Returns those deleted."""
-    cutoff = time.time() - older_than_s
-    removed = []
-    for path in directory.glob(f".*{TEMPORARY_SUFFIX}"):
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed.append(path)
-        except OSError:  # renamed by its writer meanwhile, or not ours to delete: leave it
-            continue
-    return removed
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "document"
-    return f"{where}: {err['msg']}"
+def checksums(directory: Path) -> dict[str, str]:
+    """The sha256 of every file in a bundle folder but the manifest: its `files` field."""
+    return {
+        path.name: sha256_file(path)
+        for path in sorted(directory.iterdir())
+        if path.is_file() and path.name != MANIFEST
+    }

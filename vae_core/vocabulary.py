@@ -1,0 +1,36 @@
+"""The words that training, the bundle, the service and its clients share, each declared once.
+
+They are `Literal` types, so a manifest or a request that uses another word fails validation, and
+the JSON schema lists the allowed values.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+ModelKind = Literal["ae", "vae"]
+"""An autoencoder maps an image to a point; a VAE maps it to a normal distribution."""
+
+PriorKind = Literal["standard_normal", "empirical_gaussian"]
+"""Where codes are sampled from: N(0, I) (a VAE's prior), or the Gaussian fitted to the training
+codes (an AE has no prior of its own)."""
+
+LabelKind = Literal["class", "attribute"]
+"""One class per image (Fashion-MNIST), or any number of binary attributes (CelebA)."""
+
+InterpolationMethod = Literal["linear", "slerp"]
+"""A straight line between two codes, or a great-circle arc (spherical interpolation)."""
+
+ColorMode = Literal["L", "RGB"]
+"""The PIL mode the encoder takes: grayscale or RGB."""
+
+Crop = Literal["none", "center_square"]
+"""Whether an image is cut to its largest centred square before resizing."""
+
+ReloadOutcome = Literal["added", "replaced", "unchanged", "removed", "kept_previous", "unavailable"]
+"""What a reload did with one bundle folder."""
+
+
+def values(vocabulary: object) -> tuple[str, ...]:
+    """The words of a vocabulary, e.g. `values(ModelKind)` is `("ae", "vae")`."""
+    return get_args(vocabulary)
