@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from service import __version__, api
+from service import __version__, routes
 from service.attributes import AttributeStore
 from service.config import Settings
 from service.dependencies import Services, require_api_key
@@ -22,9 +22,12 @@ from service.imaging import ImageLimits
 from service.metrics import Metrics
 from service.middleware import REQUEST_ID_HEADER, BodyLimit, RequestObserver
 from service.openapi import openapi_builder
-from service.operations import Operations
+from service.operations.attributes import AttributeOperations
+from service.operations.latent import LatentOperations
+from service.operations.models import ModelOperations
 from service.registry import ModelRegistry
 from service.runtime import BatchingOptions, InferencePool, RuntimeOptions, load_model
+from service.schemas.requests import REQUEST_MODELS
 
 logger = logging.getLogger("vae_serve")
 
@@ -54,13 +57,15 @@ def create_app(settings: Settings) -> FastAPI:
         swagger_ui_parameters={"displayRequestDuration": True},
     )
     app.state.services = services
-    app.include_router(api.ops)
     auth = [Depends(require_api_key)] if settings.api_key is not None else []
-    app.include_router(api.v1, dependencies=auth)
+    for router in routes.OPEN:
+        app.include_router(router)
+    for router in routes.V1:
+        app.include_router(router, dependencies=auth)
     app.openapi = openapi_builder(  # type: ignore[method-assign]
-        app, api.REQUEST_MODELS, settings.max_items
+        app, REQUEST_MODELS, settings.max_items
     )
-    install_handlers(app, routes=[*api.ops.routes, *api.v1.routes])
+    install_handlers(app, routes=[r for router in routes.OPEN + routes.V1 for r in router.routes])
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -96,16 +101,15 @@ def _services(settings: Settings) -> Services:
         retry_after=settings.retry_after_s,
     )
     metrics.track_pool(lambda: pool.admitted, pool.capacity)
+    limits = ImageLimits(settings.max_image_pixels, settings.max_request_pixels)
     return Services(
         settings=settings,
         registry=registry,
-        operations=Operations(
-            registry,
-            attributes,
-            ImageLimits(settings.max_image_pixels, settings.max_request_pixels),
-        ),
         pool=pool,
         metrics=metrics,
+        models=ModelOperations(registry, attributes, pool),
+        latent=LatentOperations(attributes, limits, pool),
+        attributes=AttributeOperations(attributes, limits, pool),
     )
 
 

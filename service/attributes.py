@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from service.errors import AttributeNotFound, Conflict, InvalidInput, NotConfigured
+from service.schemas.fields import CUSTOM_NAME, CUSTOM_NAME_PATTERN
 from vae_core.bundle import AttributeVector
 from vae_core.files import remove_stale_temporaries, write_json_atomic
 from vae_core.graphs import OnnxAutoencoder
@@ -27,11 +28,6 @@ from vae_core.latent import attribute_record
 
 logger = logging.getLogger("vae_serve.attributes")
 
-# ASCII letters, digits, space, '_', '.', '-'; starts with a letter or digit: no path tricks, no
-# look-alike Unicode, a safe file name on any file system.
-_NAME = r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}"
-NAME_PATTERN = f"^{_NAME}$"
-MIN_EXAMPLES = 3
 # A temporary file this old belongs to no live writer (a write takes milliseconds): delete it. A
 # younger one may be another worker's or replica's write in progress.
 ORPHAN_AGE_S = 3600.0
@@ -49,7 +45,7 @@ class CustomVectorFile(BaseModel):
 
 
 def valid_name(name: str) -> bool:
-    return re.fullmatch(_NAME, name, flags=re.ASCII) is not None
+    return re.fullmatch(CUSTOM_NAME, name, flags=re.ASCII) is not None
 
 
 def from_examples(name: str, z_mean: np.ndarray, positive: int) -> AttributeVector:
@@ -122,7 +118,9 @@ class AttributeStore:
         if name in model.attributes:
             raise Conflict(f"{name!r} is a built-in attribute of {model.name!r}; it is read-only")
         if not valid_name(name):
-            raise InvalidInput(f"{name!r} is not a valid custom attribute name ({NAME_PATTERN})")
+            raise InvalidInput(
+                f"{name!r} is not a valid custom attribute name ({CUSTOM_NAME_PATTERN})"
+            )
         if self._data_dir is None:
             raise NotConfigured(
                 "custom attribute vectors need a writable data directory: "

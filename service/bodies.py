@@ -2,8 +2,8 @@
 as file parts, repeated under one field name; other fields as form fields, JSON-encoded when not
 plain text). Both are validated by the same pydantic model, so every endpoint has one handler.
 
-`parsed(Model)` is the FastAPI dependency; `request_body(Model, examples)` documents both
-encodings in the OpenAPI schema (FastAPI cannot infer a body it does not parse itself).
+`parsed(Model)` is the FastAPI dependency; `service.openapi.request_body` documents both encodings
+(FastAPI cannot infer a body it does not parse itself).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from service.errors import InvalidInput
-from service.schemas import MAX_ITEMS_MARK, MAX_LATENT_DIM
+from vae_core.bundle import MAX_LATENT_DIM
+from vae_core.errors import location
 
 M = TypeVar("M", bound=BaseModel)
 # Fields that carry images: always lists, one file part per image in multipart.
@@ -121,64 +122,8 @@ def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
 
 def _summary(exc: ValidationError, content_type: str) -> str:
     first = exc.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
+    where = location(first["loc"])
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     if first["type"] == "json_invalid" and content_type.startswith(URLENCODED):
         more += f" ({URLENCODED} bodies are read as JSON; send a form as multipart/form-data)"
     return f"invalid request body: {where}: {first['msg']}{more}"
-
-
-def request_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
-    """`openapi_extra` documenting `model` as a JSON or a multipart body, with JSON examples."""
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": ref, "examples": examples},
-                "multipart/form-data": _multipart(model),
-            },
-        }
-    }
-
-
-def _multipart(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    properties: dict[str, Any] = {}
-    for name, prop in schema["properties"].items():
-        if name in IMAGE_FIELDS:
-            properties[name] = _files(prop)
-        elif _structured(prop):
-            properties[name] = _json_text(prop)
-        else:
-            properties[name] = prop
-    multipart: dict[str, Any] = {
-        "type": "object",
-        "properties": properties,
-        "required": schema.get("required", []),
-        "additionalProperties": False,
-    }
-    return {"schema": multipart}
-
-
-def _files(prop: dict[str, Any]) -> dict[str, Any]:
-    """An image list's schema as file parts, with its limits on the count."""
-    array = next(o for o in prop.get("anyOf", [prop]) if o.get("type") == "array")
-    limits = {k: v for k, v in array.items() if k in ("minItems", "maxItems", MAX_ITEMS_MARK)}
-    files = {"type": "string", "format": "binary"}
-    return {"type": "array", "items": files, "description": "Image files."} | limits
-
-
-def _json_text(prop: dict[str, Any]) -> dict[str, Any]:
-    """A list or object field: one form field holding its JSON text."""
-    return {
-        "type": "string",
-        "contentMediaType": "application/json",
-        "contentSchema": prop,
-        "description": f"JSON text. {prop.get('description', '')}".strip(),
-    }
-
-
-def _structured(prop: dict[str, Any]) -> bool:
-    options = prop.get("anyOf", [prop])
-    return any(o.get("type") in ("array", "object") or "$ref" in o for o in options)

@@ -14,13 +14,15 @@ from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader
 
 from service import examples
-from service.attributes import NAME_PATTERN
 from service.config import Settings
 from service.errors import Unauthorized
 from service.metrics import Metrics
-from service.operations import Operations
+from service.operations.attributes import AttributeOperations
+from service.operations.latent import LatentOperations
+from service.operations.models import ModelOperations
 from service.registry import Loaded, ModelRegistry
 from service.runtime import InferencePool
+from service.schemas.fields import CUSTOM_NAME_PATTERN
 from vae_core.graphs import OnnxAutoencoder
 
 
@@ -30,9 +32,11 @@ class Services:
 
     settings: Settings
     registry: ModelRegistry
-    operations: Operations
     pool: InferencePool
     metrics: Metrics
+    models: ModelOperations
+    latent: LatentOperations
+    attributes: AttributeOperations
 
 
 async def get_services(request: Request) -> Services:
@@ -42,17 +46,6 @@ async def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
-
-async def get_operations(services: ServicesDep) -> Operations:
-    return services.operations
-
-
-async def get_pool(services: ServicesDep) -> InferencePool:
-    return services.pool
-
-
-OperationsDep = Annotated[Operations, Depends(get_operations)]
-PoolDep = Annotated[InferencePool, Depends(get_pool)]
 
 ModelName = Annotated[
     str,
@@ -87,7 +80,7 @@ CustomAttributeName = Annotated[
     str,
     Path(
         description="A custom attribute's name: ASCII letters, digits, space, _ . -, at most 64.",
-        pattern=NAME_PATTERN,
+        pattern=CUSTOM_NAME_PATTERN,
         openapi_examples=examples.CUSTOM_ATTRIBUTE_PARAMETER,
     ),
 ]

@@ -1,8 +1,9 @@
 """Exception handlers: every error leaves as `{"error": {"code", "message", "detail"}}`.
 
-`ServiceError` carries its own status and code; FastAPI's validation errors and Starlette's 404/405
-are mapped onto the same shape; anything else is a bug, logged with its traceback and answered with
-a generic 500 that reveals no stack or path."""
+`ServiceError` carries its own status and code; the core's errors (which know no HTTP) are mapped
+by `CORE_ERRORS`; FastAPI's validation errors and Starlette's 404/405 are mapped onto the same
+shape; anything else is a bug, logged with its traceback and answered with a generic 500 that
+reveals no stack or path."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
-from service.errors import InvalidInput, ServiceError, error_body
+from service.errors import InvalidInput, ModelUnavailable, ServiceError, error_body
 from service.middleware import ERROR_CODE_STATE
+from vae_core.errors import BundleInvalid, CoreError, location
 
 logger = logging.getLogger("vae_serve.errors")
 ExceptionHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+# The service error each core error is answered as; a core error not listed here is a bug (500).
+CORE_ERRORS: dict[type[CoreError], type[ServiceError]] = {BundleInvalid: ModelUnavailable}
 
 
 def error_response(
@@ -39,12 +43,19 @@ async def service_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def core_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CoreError)
+    mapped = next((CORE_ERRORS[kind] for kind in type(exc).__mro__ if kind in CORE_ERRORS), None)
+    if mapped is None:
+        return await unexpected_error(request, exc)
+    return await service_error(request, mapped(exc.message))
+
+
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
-    where = ".".join(str(part) for part in first["loc"])
-    message = f"invalid request: {where}: {first['msg']}"
+    message = f"invalid request: {location(first['loc'], empty='')}: {first['msg']}"
     return error_response(request, 422, InvalidInput.code, message, detail)
 
 
@@ -78,6 +89,7 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     """Map every exception to the error body; `routes` are the API's, to answer 405s."""
     app.add_exception_handler(ServiceError, service_error)
+    app.add_exception_handler(CoreError, core_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error(routes))
     app.add_exception_handler(Exception, unexpected_error)

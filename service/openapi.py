@@ -1,5 +1,6 @@
 """The OpenAPI document: FastAPI's, plus the request models that `service.bodies` parses itself
-(FastAPI only lists the bodies it parses), so both encodings of each body are documented."""
+(FastAPI only lists the bodies it parses), so both encodings of each body are documented:
+`request_body` declares them on each route, `openapi_builder` adds their schemas."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from service.schemas import MAX_ITEMS_MARK
+from service.bodies import IMAGE_FIELDS
+from service.schemas.fields import MAX_ITEMS_MARK
 
 
 def openapi_builder(
@@ -53,3 +55,59 @@ def _with_limits(node: Any, max_items: int) -> Any:
 def _component_schemas(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     return {**schema.pop("$defs", {}), model.__name__: schema}
+
+
+def request_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra` documenting `model` as a JSON or a multipart body, with JSON examples."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": ref, "examples": examples},
+                "multipart/form-data": _multipart(model),
+            },
+        }
+    }
+
+
+def _multipart(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    properties: dict[str, Any] = {}
+    for name, prop in schema["properties"].items():
+        if name in IMAGE_FIELDS:
+            properties[name] = _files(prop)
+        elif _structured(prop):
+            properties[name] = _json_text(prop)
+        else:
+            properties[name] = prop
+    multipart: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": schema.get("required", []),
+        "additionalProperties": False,
+    }
+    return {"schema": multipart}
+
+
+def _files(prop: dict[str, Any]) -> dict[str, Any]:
+    """An image list's schema as file parts, with its limits on the count."""
+    array = next(o for o in prop.get("anyOf", [prop]) if o.get("type") == "array")
+    limits = {k: v for k, v in array.items() if k in ("minItems", "maxItems", MAX_ITEMS_MARK)}
+    files = {"type": "string", "format": "binary"}
+    return {"type": "array", "items": files, "description": "Image files."} | limits
+
+
+def _json_text(prop: dict[str, Any]) -> dict[str, Any]:
+    """A list or object field: one form field holding its JSON text."""
+    return {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": prop,
+        "description": f"JSON text. {prop.get('description', '')}".strip(),
+    }
+
+
+def _structured(prop: dict[str, Any]) -> bool:
+    options = prop.get("anyOf", [prop])
+    return any(o.get("type") in ("array", "object") or "$ref" in o for o in options)

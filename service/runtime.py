@@ -12,12 +12,12 @@ import asyncio
 import contextvars
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
-from typing import TypeVar, TypeVarTuple
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, TypeVarTuple
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from vae_core.graphs import Graph, OnnxAutoencoder, Runner, load_autoencoder, se
 InferenceObserver = Callable[[str, str, float, int], None]
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -139,3 +140,24 @@ def load_model(directory: Path, options: RuntimeOptions) -> OnnxAutoencoder:
     """Read, verify (sha256, graph signatures) and warm one bundle; BundleInvalid says why not."""
     run_with = partial(_runner, options, directory.name)
     return load_autoencoder(directory, session_options(options.intra_op_threads), run_with)
+
+
+class UsesPool(Protocol):
+    @property
+    def pool(self) -> InferencePool: ...
+
+
+S = TypeVar("S", bound=UsesPool)
+
+
+def in_pool(
+    method: Callable[Concatenate[S, P], T],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
+    """Make a blocking method a coroutine that runs it in its owner's inference pool: a route
+    awaits `operations.decode(...)` and go-to-definition lands on the work itself."""
+
+    @wraps(method)
+    async def offloaded(self: S, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self.pool.run(partial(method, self, *args, **kwargs))
+
+    return offloaded

@@ -1,4 +1,5 @@
-"""The contract of issue 3, on the shipped models and real Fashion-MNIST test images."""
+"""The HTTP API's contract (every endpoint, status and field), on the shipped models and real
+Fashion-MNIST test images."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from PIL import Image
 
 from service.app import create_app
 from service.config import Settings
-from service.operations import Operations
+from service.operations.latent import LatentOperations
+from service.runtime import in_pool
 from tests.service.conftest import SHIPPED
 from tests.service.helpers import b64, pixels
 from vae_core.bundle import read_manifest
@@ -349,14 +351,15 @@ def test_inference_runs_off_the_event_loop(
 ) -> None:
     """While a sample is stuck inside the model, the loop still answers other requests."""
     started, release = threading.Event(), threading.Event()
-    real_sample = Operations.sample
+    real_sample = LatentOperations.sample.__wrapped__  # type: ignore[attr-defined]
 
-    def stuck_sample(self: Operations, *args: Any) -> Any:
+    @in_pool
+    def stuck_sample(self: LatentOperations, *args: Any) -> Any:
         started.set()
         assert release.wait(timeout=30)
         return real_sample(self, *args)
 
-    monkeypatch.setattr(Operations, "sample", stuck_sample)
+    monkeypatch.setattr(LatentOperations, "sample", stuck_sample)
     settings = Settings(model_dir=model_dir, inference_concurrency=2)
     with TestClient(create_app(settings)) as fresh, ThreadPoolExecutor(1) as background:
         pending = background.submit(fresh.post, f"/v1/models/{VAE_2D}/sample", json={"n": 1})

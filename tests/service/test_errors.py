@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.config import Settings
-from service.operations import Operations
+from service.operations.latent import LatentOperations
+from service.runtime import in_pool
 from tests.service.helpers import VAE, assert_error, assert_healthy, b64, png_header_only
 
 
@@ -144,10 +145,11 @@ def test_png_for_several_vectors_is_406(client: TestClient, trouser: bytes) -> N
 def test_a_bug_is_a_generic_500_without_internals(
     model_dir: Path, trouser: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(*args: object) -> None:
+    @in_pool
+    def broken(self: LatentOperations, *args: object) -> None:
         raise RuntimeError("secret at /srv/internal/path.py")
 
-    monkeypatch.setattr(Operations, "sample", broken)
+    monkeypatch.setattr(LatentOperations, "sample", broken)
     app = create_app(Settings(model_dir=model_dir))
     with TestClient(app, raise_server_exceptions=False) as test_client:
         response = test_client.post(f"/v1/models/{VAE}/sample", json={"n": 1})

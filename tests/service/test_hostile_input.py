@@ -36,7 +36,7 @@ JSON (bodies up to 16 MiB; the JSON budget is counted in the raw bytes, before p
 | nested 10^6 deep; 2.7M vectors; one      | 422 | JSON budget: "more than any valid request"      |
 | vector of 8M numbers; an unknown field   |     | (fixed: up to 1.4 GB and 6 s of a blocked event |
 | of 8M numbers; 1M attributes             |     | loop before validation could refuse them)       |
-| one vector of 5000 numbers               | 422 | "at most 4096" (schemas.MAX_LATENT_DIM)         |
+| one vector of 5000 numbers               | 422 | "at most 4096" (bundle.MAX_LATENT_DIM)         |
 | 300 attributes in an edit                | 422 | "at most 256" (VAE_SERVE_MAX_ITEMS; was free)   |
 | multipart field "[[NaN, 0]]"             | 422 | "not valid JSON" (fixed: "should be a list")    |
 | multipart field nested 2000 deep         | 422 | JSON budget                                     |
@@ -55,7 +55,7 @@ Numbers, for fashion-vae-2d (a 2-d latent):
 | n = 10^5000                              | 422 | "Invalid JSON: number out of range"             |
 
 1e38 is a finite float32, but decoding it overflows the decoder's arithmetic: NaN pixels, which
-the PNG encoder would quietly turn black. So codes beyond |1e4| (schemas.MAX_ABS_LATENT) are
+the PNG encoder would quietly turn black. So codes beyond |1e4| (latents.MAX_ABS_LATENT) are
 refused, a bound at which every served decoder is checked below to give finite pixels.
 
 Names:
@@ -102,13 +102,8 @@ from bench.harness import Server
 from service import imaging
 from service.bodies import check_json_size
 from service.registry import Loaded
-from service.schemas import (
-    MAX_ABS_LATENT,
-    MAX_LATENT_DIM,
-    CustomAttributeRequest,
-    DecodeRequest,
-    EditRequest,
-)
+from service.schemas.latents import MAX_ABS_LATENT
+from service.schemas.requests import CustomAttributeRequest, DecodeRequest, EditRequest
 from tests.service.helpers import (
     VAE,
     assert_error,
@@ -119,7 +114,7 @@ from tests.service.helpers import (
     saved,
     z_mean,
 )
-from vae_core.bundle import read_manifest
+from vae_core.bundle import MAX_LATENT_DIM, read_manifest
 from vae_core.preprocess import Preprocessing
 
 LATENT_DIM = 2  # of VAE

@@ -1,0 +1,119 @@
+"""The latent-space endpoints: encode, decode, sample, reconstruct, edit, interpolate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from service import imaging
+from service.attributes import AttributeStore
+from service.errors import NotAcceptable
+from service.operations import convert
+from service.operations.convert import Picture
+from service.runtime import InferencePool, in_pool
+from service.schemas.latents import codes_out
+from service.schemas.requests import (
+    DecodeRequest,
+    EditRequest,
+    EncodeRequest,
+    InterpolateRequest,
+    ReconstructRequest,
+    SampleRequest,
+)
+from service.schemas.responses import (
+    DecodeResponse,
+    EditResponse,
+    EncodeResponse,
+    InterpolateResponse,
+    ReconstructResponse,
+    SampleResponse,
+)
+from vae_core import latent
+from vae_core.graphs import OnnxAutoencoder
+from vae_core.vocabulary import PriorKind
+
+PRIOR_NOTES: dict[PriorKind, str] = {
+    "standard_normal": "z ~ N(0, I) · temperature: the VAE's prior.",
+    "empirical_gaussian": "An autoencoder has no prior, so N(0, I) means nothing for it: z is "
+    "drawn from the empirical distribution of its training codes, a Gaussian fitted to them "
+    "(z = mean + L · eps · temperature, L the Cholesky factor of their covariance).",
+}
+
+
+@dataclass(frozen=True)
+class LatentOperations:
+    """The latent-space work of each endpoint; public methods run in the inference pool."""
+
+    attributes: AttributeStore
+    limits: imaging.ImageLimits
+    pool: InferencePool
+
+    @in_pool
+    def encode(self, model: OnnxAutoencoder, body: EncodeRequest) -> EncodeResponse:
+        codes = model.encode(convert.pixels(model, body.images, self.limits))
+        out = partial(codes_out, encoding=body.latents)
+        z_log_var = None if codes.z_log_var is None else out(codes.z_log_var)
+        if not body.sample:
+            return EncodeResponse(z_mean=out(codes.z_mean), z_log_var=z_log_var)
+        seed = convert.seed(body.seed)
+        z = model.posterior_sample(codes, convert.rng(seed))
+        return EncodeResponse(z_mean=out(codes.z_mean), z_log_var=z_log_var, z=out(z), seed=seed)
+
+    @in_pool
+    def decode(
+        self, model: OnnxAutoencoder, body: DecodeRequest, as_png: bool
+    ) -> DecodeResponse | Picture:
+        z = convert.latents(model, body.z)
+        if as_png and len(z) != 1:
+            raise NotAcceptable(f"Accept: image/png returns one image; got {len(z)} vectors")
+        images = model.decode(z)
+        if as_png:
+            return Picture(imaging.pngs(images)[0], "image/png")
+        return DecodeResponse(images=convert.base64_pngs(images))
+
+    @in_pool
+    def sample(self, model: OnnxAutoencoder, body: SampleRequest) -> SampleResponse:
+        seed = convert.seed(body.seed)
+        z = model.prior_sample(body.n, convert.rng(seed), body.temperature)
+        prior = model.manifest.latent_prior.kind
+        return SampleResponse(
+            images=convert.base64_pngs(model.decode(z)),
+            z=codes_out(z, body.latents),
+            seed=seed,
+            prior=prior,
+            note=PRIOR_NOTES[prior],
+        )
+
+    @in_pool
+    def reconstruct(self, model: OnnxAutoencoder, body: ReconstructRequest) -> ReconstructResponse:
+        z_mean = model.encode(convert.pixels(model, body.images, self.limits)).z_mean
+        return ReconstructResponse(
+            images=convert.base64_pngs(model.decode(z_mean)), z_mean=codes_out(z_mean, body.latents)
+        )
+
+    @in_pool
+    def edit(self, model: OnnxAutoencoder, body: EditRequest) -> EditResponse | Picture:
+        moves = [(self.attributes.get(model, name), s) for name, s in body.attributes.items()]
+        z = latent.shift(convert.codes(model, body.images, body.z, self.limits), moves)
+        if body.sweep is not None:
+            vector = self.attributes.get(model, body.sweep.attribute)
+            z = np.concatenate([latent.shift(z, [(vector, s)]) for s in body.sweep.strengths])
+        images = model.decode(z)
+        if body.format == "strip":
+            return Picture(imaging.strip(images), "image/png")
+        return EditResponse(images=convert.base64_pngs(images), z=codes_out(z, body.latents))
+
+    @in_pool
+    def interpolate(
+        self, model: OnnxAutoencoder, body: InterpolateRequest
+    ) -> InterpolateResponse | Picture:
+        ends = convert.codes(model, body.images, body.z, self.limits)
+        z = latent.interpolate(ends[0], ends[1], body.steps, body.method)
+        frames = model.decode(z)
+        if body.format == "gif":
+            return Picture(imaging.gif(frames, body.frame_ms), "image/gif")
+        if body.format == "strip":
+            return Picture(imaging.strip(frames), "image/png")
+        return InterpolateResponse(images=convert.base64_pngs(frames), z=codes_out(z, body.latents))

@@ -1,0 +1,76 @@
+"""The model endpoints: the list of models, one model's metadata, readiness and reload."""
+
+from __future__ import annotations
+
+from service.attributes import AttributeStore
+from service.registry import Entry, Loaded, ModelRegistry, Unavailable
+from service.runtime import InferencePool, in_pool
+from service.schemas.responses import (
+    ModelDetail,
+    ModelList,
+    ModelState,
+    ModelSummary,
+    Readiness,
+    ReloadEntry,
+    ReloadResponse,
+)
+
+
+class ModelOperations:
+    def __init__(self, registry: ModelRegistry, attributes: AttributeStore, pool: InferencePool):
+        self.registry = registry
+        self.attributes = attributes
+        self.pool = pool
+
+    def readiness(self) -> Readiness:
+        """Cheap (no file is read unless one changed): answered on the event loop."""
+        return Readiness(
+            ready=self.registry.ready, models=[_state(e) for e in self.registry.entries()]
+        )
+
+    @in_pool
+    def list(self) -> ModelList:
+        return ModelList(models=[self._summary(entry) for entry in self.registry.entries()])
+
+    @in_pool
+    def describe(self, entry: Loaded) -> ModelDetail:
+        manifest = entry.model.manifest
+        return ModelDetail(
+            **self._summary(entry).model_dump(),
+            dataset=manifest.dataset,
+            preprocessing=manifest.preprocessing,
+            latent_prior=manifest.latent_prior,
+            metrics=manifest.metrics,
+            training=manifest.training,
+            architecture=manifest.architecture,
+            created_at=manifest.created_at,
+        )
+
+    @in_pool
+    def reload(self) -> ReloadResponse:
+        results = self.registry.reload()
+        return ReloadResponse(
+            models=[ReloadEntry(name=r.name, outcome=r.outcome, reason=r.reason) for r in results]
+        )
+
+    def _summary(self, entry: Entry) -> ModelSummary:
+        if isinstance(entry, Unavailable):
+            return ModelSummary(**_state(entry).model_dump())
+        manifest = entry.model.manifest
+        return ModelSummary(
+            **_state(entry).model_dump(),
+            kind=manifest.kind,
+            latent_dim=manifest.latent_dim,
+            image=manifest.image,
+            attributes=[vector.name for vector in self.attributes.all(entry.model)],
+        )
+
+
+def _state(entry: Entry) -> ModelState:
+    if isinstance(entry, Unavailable):
+        return ModelState(name=entry.name, available=False, reason=entry.reason)
+    reason = (
+        entry.reload_error
+        and f"serving the previous version; the new one failed: {entry.reload_error}"
+    )
+    return ModelState(name=entry.model.name, available=True, reason=reason)

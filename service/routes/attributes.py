@@ -1,0 +1,72 @@
+"""Attribute vectors: the bundle's built-in ones and custom ones made from example images."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from service import examples
+from service.bodies import parsed
+from service.dependencies import AttributeName, CustomAttributeName, ModelDep, ServicesDep
+from service.openapi import request_body
+from service.routes.common import BODY, IMAGES, MODEL, errors
+from service.schemas.requests import CustomAttributeRequest
+from service.schemas.responses import AttributeInfo, AttributeList
+
+router = APIRouter(prefix="/v1", tags=["attributes"])
+
+
+@router.get(
+    "/models/{model}/attributes",
+    summary="The model's attribute vectors, built-in and custom",
+    responses=errors(*MODEL),
+)
+async def list_attributes(model: ModelDep, services: ServicesDep) -> AttributeList:
+    return await services.attributes.list(model)
+
+
+@router.get(
+    # `:path`: built-in names may hold a slash (Fashion-MNIST's "T-shirt/top").
+    "/models/{model}/attributes/{name:path}",
+    summary="One attribute vector",
+    responses=errors(*MODEL),
+)
+async def get_attribute(
+    model: ModelDep, name: AttributeName, services: ServicesDep
+) -> AttributeInfo:
+    return await services.attributes.get(model, name)
+
+
+@router.put(
+    "/models/{model}/attributes/{name}",
+    summary="Create or replace a custom attribute vector from example images",
+    description="The vector is the mean z_mean of the positive examples minus that of the "
+    "negative ones, as in training. Needs at least 3 of each. 201 when new, 200 when replaced.",
+    responses=errors(*MODEL, *BODY, IMAGES, 409)
+    | {201: {"model": AttributeInfo, "description": "Created."}},
+    openapi_extra=request_body(CustomAttributeRequest, examples.CUSTOM_ATTRIBUTE_BODY),
+)
+async def put_attribute(
+    model: ModelDep,
+    name: CustomAttributeName,
+    body: Annotated[CustomAttributeRequest, Depends(parsed(CustomAttributeRequest))],
+    services: ServicesDep,
+    response: Response,
+) -> AttributeInfo:
+    info, created = await services.attributes.put(model, name, body)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return info
+
+
+@router.delete(
+    "/models/{model}/attributes/{name}",
+    summary="Delete a custom attribute vector",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=errors(*MODEL, 409, 422),
+)
+async def delete_attribute(
+    model: ModelDep, name: CustomAttributeName, services: ServicesDep
+) -> None:
+    await services.attributes.delete(model, name)

@@ -1,0 +1,106 @@
+"""The latent space: encode images, decode codes, sample, reconstruct, edit attributes, and walk
+from one image or code to another. Each route parses its body (JSON or multipart) and awaits the
+matching `LatentOperations` method."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from service import examples
+from service.bodies import parsed
+from service.dependencies import ModelDep, ServicesDep, WantsPng
+from service.openapi import request_body
+from service.routes.common import BODY, GIF, IMAGES, MODEL, PNG, binary, errors, reply
+from service.schemas import requests, responses
+
+router = APIRouter(prefix="/v1", tags=["latent space"])
+
+
+@router.post(
+    "/models/{model}/encode",
+    summary="Images -> z_mean, z_log_var (and a sampled z)",
+    responses=errors(*MODEL, *BODY, IMAGES),
+    openapi_extra=request_body(requests.EncodeRequest, examples.ENCODE),
+)
+async def encode(
+    model: ModelDep,
+    body: Annotated[requests.EncodeRequest, Depends(parsed(requests.EncodeRequest))],
+    services: ServicesDep,
+) -> responses.EncodeResponse:
+    return await services.latent.encode(model, body)
+
+
+@router.post(
+    "/models/{model}/decode",
+    summary="z -> images (raw PNG with `Accept: image/png` and one vector)",
+    response_model=responses.DecodeResponse,
+    responses=binary(responses.DecodeResponse, PNG) | errors(*MODEL, *BODY, 406),
+    openapi_extra=request_body(requests.DecodeRequest, examples.DECODE),
+)
+async def decode(
+    model: ModelDep,
+    body: Annotated[requests.DecodeRequest, Depends(parsed(requests.DecodeRequest))],
+    as_png: WantsPng,
+    services: ServicesDep,
+) -> Any:
+    return reply(await services.latent.decode(model, body, as_png))
+
+
+@router.post(
+    "/models/{model}/sample",
+    summary="Draw images from the prior (VAE) or the training codes' distribution (AE)",
+    responses=errors(*MODEL, *BODY),
+    openapi_extra=request_body(requests.SampleRequest, examples.SAMPLE),
+)
+async def sample(
+    model: ModelDep,
+    body: Annotated[requests.SampleRequest, Depends(parsed(requests.SampleRequest))],
+    services: ServicesDep,
+) -> responses.SampleResponse:
+    return await services.latent.sample(model, body)
+
+
+@router.post(
+    "/models/{model}/reconstruct",
+    summary="Images -> decode(z_mean)",
+    responses=errors(*MODEL, *BODY, IMAGES),
+    openapi_extra=request_body(requests.ReconstructRequest, examples.RECONSTRUCT),
+)
+async def reconstruct(
+    model: ModelDep,
+    body: Annotated[requests.ReconstructRequest, Depends(parsed(requests.ReconstructRequest))],
+    services: ServicesDep,
+) -> responses.ReconstructResponse:
+    return await services.latent.reconstruct(model, body)
+
+
+@router.post(
+    "/models/{model}/edit",
+    summary="Add or subtract attributes: z = z_mean + Σ strength · vector, or sweep one",
+    response_model=responses.EditResponse,
+    responses=binary(responses.EditResponse, PNG) | errors(*MODEL, *BODY, IMAGES),
+    openapi_extra=request_body(requests.EditRequest, examples.EDIT),
+)
+async def edit(
+    model: ModelDep,
+    body: Annotated[requests.EditRequest, Depends(parsed(requests.EditRequest))],
+    services: ServicesDep,
+) -> Any:
+    return reply(await services.latent.edit(model, body))
+
+
+@router.post(
+    "/models/{model}/interpolate",
+    summary="Walk from one image or code to another (JSON frames, a GIF or a PNG strip)",
+    response_model=responses.InterpolateResponse,
+    responses=binary(responses.InterpolateResponse, PNG, GIF) | errors(*MODEL, *BODY, IMAGES),
+    openapi_extra=request_body(requests.InterpolateRequest, examples.INTERPOLATE),
+)
+async def interpolate(
+    model: ModelDep,
+    body: Annotated[requests.InterpolateRequest, Depends(parsed(requests.InterpolateRequest))],
+    services: ServicesDep,
+) -> Any:
+    return reply(await services.latent.interpolate(model, body))

@@ -1,0 +1,21 @@
+"""The models being served and their metadata."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.dependencies import LoadedDep, ServicesDep
+from service.routes.common import MODEL, errors
+from service.schemas.responses import ModelDetail, ModelList
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+@router.get("/models", summary="List the models", responses=errors())
+async def list_models(services: ServicesDep) -> ModelList:
+    return await services.models.list()
+
+
+@router.get("/models/{model}", summary="A model's metadata", responses=errors(*MODEL))
+async def describe_model(entry: LoadedDep, services: ServicesDep) -> ModelDetail:
+    return await services.models.describe(entry)

@@ -1,0 +1,37 @@
+"""Liveness, readiness and metrics: open to all, never behind the API key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from service.dependencies import ServicesDep
+from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from service.schemas.responses import Health, Readiness
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> Health:
+    return Health()
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: every valid bundle loaded and warmed, and at least one",
+    responses={503: {"model": Readiness, "description": "Not ready yet, or no model serves."}},
+)
+async def readyz(services: ServicesDep, response: Response) -> Readiness:
+    readiness = services.models.readiness()
+    response.status_code = status.HTTP_200_OK if readiness.ready else 503
+    return readiness
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def metrics(services: ServicesDep) -> Response:
+    return Response(services.metrics.render(), media_type=METRICS_CONTENT_TYPE)

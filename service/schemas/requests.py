@@ -1,0 +1,142 @@
+"""Request bodies of the HTTP API, each validated as JSON or as multipart form fields by the same
+model (service.bodies)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from service.schemas.fields import (
+    MAX_ITEMS_MARK,
+    MIN_EXAMPLES,
+    AttributeName,
+    Count,
+    Images,
+    Seed,
+    Steps,
+    Strength,
+    within_max_items,
+)
+from service.schemas.latents import LatentEncoding, Latents, TwoLatents
+from vae_core.vocabulary import InterpolationMethod
+
+
+class _Request(BaseModel):
+    # Strict: `true` is not a number and "8" not an int (multipart fields arrive JSON-decoded).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _ImagesOrLatents(_Request):
+    images: Images | None = None
+    z: Latents | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_input(self) -> _ImagesOrLatents:
+        if (self.images is None) == (self.z is None):
+            raise ValueError("give either images or z, not both and not neither")
+        return self
+
+    def count(self) -> int:
+        return len(self.images or self.z or [])
+
+
+class EncodeRequest(_Request):
+    images: Images
+    sample: bool = Field(
+        False, description="Also draw z ~ q(z|x) = N(z_mean, exp(z_log_var)); an AE gives z_mean."
+    )
+    seed: Seed | None = Field(None, description="Seed for the sample; random when omitted.")
+    latents: LatentEncoding = "json"
+
+
+class DecodeRequest(_Request):
+    z: Latents
+
+
+class SampleRequest(_Request):
+    n: Count = Field(8, description="How many images, at most VAE_SERVE_MAX_ITEMS.")
+    seed: Seed | None = Field(None, description="Same seed, same images; random when omitted.")
+    temperature: float = Field(
+        1.0, ge=0.0, le=10.0, allow_inf_nan=False, description="Scales the prior's spread."
+    )
+    latents: LatentEncoding = "json"
+
+
+class ReconstructRequest(_Request):
+    images: Images
+    latents: LatentEncoding = "json"
+
+
+class Sweep(_Request):
+    """One attribute at several strengths: one output per strength, for one input."""
+
+    attribute: AttributeName
+    strengths: Annotated[
+        list[Strength],
+        Field(min_length=1, json_schema_extra={MAX_ITEMS_MARK: "maxItems"}),
+        AfterValidator(within_max_items),
+    ]
+
+
+class EditRequest(_ImagesOrLatents):
+    attributes: Annotated[
+        dict[AttributeName, Strength],
+        Field(json_schema_extra={MAX_ITEMS_MARK: "maxProperties"}),
+        AfterValidator(within_max_items),
+    ] = Field(
+        default_factory=dict,
+        description="Attribute name -> strength: z = z_mean + Σ strength · vector.",
+    )
+    sweep: Sweep | None = Field(
+        None, description="Sweep one attribute over strengths; needs exactly one image or z."
+    )
+    format: Literal["json", "strip"] = Field(
+        "json", description="json: base64 PNGs and z; strip: one PNG, outputs left to right."
+    )
+    latents: LatentEncoding = "json"
+
+    @model_validator(mode="after")
+    def _sweep_needs_one_input(self) -> EditRequest:
+        if self.sweep is not None and self.count() != 1:
+            raise ValueError(f"a sweep takes exactly one image or z, got {self.count()}")
+        return self
+
+
+class InterpolateRequest(_ImagesOrLatents):
+    images: Annotated[Images, Field(min_length=2, max_length=2)] | None = None
+    z: TwoLatents | None = None
+    steps: Steps = Field(8, description="Frames from the first to the second input, both included.")
+    method: InterpolationMethod = "linear"
+    format: Literal["json", "gif", "strip"] = Field(
+        "json", description="json: base64 PNGs and z; gif: animated GIF; strip: one PNG."
+    )
+    frame_ms: int = Field(100, ge=10, le=10_000, description="GIF frame duration.")
+    latents: LatentEncoding = "json"
+
+    @model_validator(mode="after")
+    def _two_ends(self) -> InterpolateRequest:
+        if self.count() != 2:
+            raise ValueError(f"interpolation takes exactly two images or two z, got {self.count()}")
+        return self
+
+
+class CustomAttributeRequest(_Request):
+    positive: Annotated[
+        Images, Field(min_length=MIN_EXAMPLES, description="Images that have the attribute.")
+    ]
+    negative: Annotated[
+        Images, Field(min_length=MIN_EXAMPLES, description="Images that do not have it.")
+    ]
+
+
+# Every request body, parsed by `service.bodies`: `service.openapi` adds them to the components.
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    EncodeRequest,
+    DecodeRequest,
+    SampleRequest,
+    ReconstructRequest,
+    EditRequest,
+    InterpolateRequest,
+    CustomAttributeRequest,
+)

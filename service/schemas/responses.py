@@ -1,0 +1,118 @@
+"""Response bodies of the HTTP API, and the one error body."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from service.schemas.fields import PNGList
+from service.schemas.latents import LatentList
+from vae_core.bundle import DatasetInfo, ImageSpec, LatentPrior
+from vae_core.preprocess import Preprocessing
+from vae_core.vocabulary import ModelKind, PriorKind, ReloadOutcome
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. model_not_found.")
+    message: str = Field(description="What was wrong, for a human.")
+    detail: Any = Field(None, description="Structured context, e.g. validation errors.")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ModelState(BaseModel):
+    name: str
+    available: bool
+    reason: str | None = Field(
+        None, description="Why the bundle is unavailable, or why its newer version is not served."
+    )
+
+
+class Readiness(BaseModel):
+    ready: bool
+    models: list[ModelState]
+
+
+class ModelSummary(ModelState):
+    kind: ModelKind | None = None
+    latent_dim: int | None = None
+    image: ImageSpec | None = None
+    attributes: list[str] = Field(default_factory=list)
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+
+class ModelDetail(ModelSummary):
+    dataset: DatasetInfo
+    preprocessing: Preprocessing
+    latent_prior: LatentPrior
+    metrics: dict[str, float] = Field(description="Test-set metrics recorded at export.")
+    training: dict[str, Any] = Field(description="The training run's settings and progress.")
+    architecture: dict[str, Any]
+    created_at: str
+
+
+class AttributeInfo(BaseModel):
+    name: str
+    count_positive: int = Field(description="Training (or example) images with the attribute.")
+    count_negative: int = Field(description="Those without it.")
+    norm: float = Field(description="Euclidean length of the vector.")
+    custom: bool = Field(description="Computed from a user's examples, not shipped in the bundle.")
+    vector: list[float]
+
+
+class AttributeList(BaseModel):
+    attributes: list[AttributeInfo]
+
+
+class EncodeResponse(BaseModel):
+    z_mean: LatentList
+    z_log_var: LatentList | None = Field(description="null for an AE, which has no variance.")
+    z: LatentList | None = Field(None, description="Sampled codes, when sample was true.")
+    seed: int | None = Field(None, description="The seed used for z, to reproduce it.")
+
+
+class DecodeResponse(BaseModel):
+    images: PNGList
+
+
+class SampleResponse(BaseModel):
+    images: PNGList
+    z: LatentList
+    seed: int
+    prior: PriorKind
+    note: str = Field(description="Where the codes come from.")
+
+
+class ReconstructResponse(BaseModel):
+    images: PNGList
+    z_mean: LatentList
+
+
+class EditResponse(BaseModel):
+    images: PNGList
+    z: LatentList
+
+
+class InterpolateResponse(BaseModel):
+    images: PNGList
+    z: LatentList
+
+
+class ReloadEntry(BaseModel):
+    name: str
+    outcome: ReloadOutcome
+    reason: str | None = None
+
+
+class ReloadResponse(BaseModel):
+    models: list[ReloadEntry]
