@@ -6,13 +6,15 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Debian packages of the test suite's data and tools: Fashion-MNIST, a browser, a font.
+SYSTEM_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core
 
 .PHONY: run test lint audit bench bench-smoke soak soak-smoke system-deps container-deps container-test train-shipped report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
 	@echo "make test    run the whole test suite"
-	@echo "make lint    ruff + mypy"
+	@echo "make lint    ruff, mypy and the import contracts (lint-imports)"
 	@echo "make audit   pip-audit on the pinned runtime dependencies"
 	@echo "make bench   load benchmark against raw ONNX Runtime and the HTTP floor"
 	@echo "make soak    60 s mixed-load soak: errors and RSS over time"
@@ -33,13 +35,17 @@ $(VENV)/.dev: $(VENV)/.serve requirements/constraints.txt
 run: $(VENV)/.serve
 	$(PY) -m service --host $(HOST) --port $(PORT) --model-dir models --data-dir data/service
 
+# The whole suite. As root on Debian it first installs any missing SYSTEM_PACKAGES; elsewhere the
+# tests that need them skip and the run ends by listing them with the command that enables them.
 test: $(VENV)/.dev
+	@bash scripts/system-deps.sh $(SYSTEM_PACKAGES)
 	$(PY) -m pytest
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # pip-audit on the pinned runtime dependencies (requirements/runtime.txt); see scripts/audit.py.
 audit: $(VENV)/.dev
@@ -59,11 +65,9 @@ soak: $(VENV)/.dev
 soak-smoke: $(VENV)/.dev
 	$(PY) -m bench.soak --duration 20 --clients 16 --warmup 5 --interval 1
 
-# Debian packages the tests need (CI runs this as root).
+# Debian packages the tests need (root; CI runs this).
 system-deps:
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		dataset-fashion-mnist chromium fonts-dejavu-core
+	bash scripts/system-deps.sh --always $(SYSTEM_PACKAGES)
 
 # The container test's tools: Docker engine, compose 1.29, debootstrap (apt, root) and static checkers.
 container-deps: $(VENV)/.dev

@@ -40,6 +40,7 @@ from tests.container.helpers import (
 )
 from training.data import read_idx
 
+CONTAINER_DEPS = "sudo make container-deps"
 RUNTIME_TAG = "vae-serve:container-test"
 TRAIN_TAG = "vae-serve-train:container-test"
 BASE_TAG = "python:3.11-slim"
@@ -74,13 +75,15 @@ def _engine_answers() -> bool:
 @pytest.fixture(scope="session")
 def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A running dockerd: the one already up, else one started here and stopped afterwards."""
-    require_tool("docker")
+    require_tool("docker", CONTAINER_DEPS)
     if _engine_answers():
         yield
         return
-    require(os.geteuid() == 0, "root, to start dockerd")
+    require(os.geteuid() == 0, "root, to start dockerd", "sudo make container-test")
     log = (tmp_path_factory.mktemp("dockerd") / "dockerd.log").open("w")
-    dockerd = subprocess.Popen([require_tool("dockerd")], stdout=log, stderr=subprocess.STDOUT)
+    dockerd = subprocess.Popen(
+        [require_tool("dockerd", CONTAINER_DEPS)], stdout=log, stderr=subprocess.STDOUT
+    )
     deadline = time.monotonic() + 60
     while not _engine_answers():
         if dockerd.poll() is not None or time.monotonic() > deadline:
@@ -97,7 +100,7 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 def base_image(docker_engine: None) -> str:
     """The stand-in python:3.11-slim (kept between runs: the script skips an existing tag)."""
     if subprocess.run(["docker", "image", "inspect", BASE_TAG], capture_output=True).returncode:
-        require_tool("debootstrap")
+        require_tool("debootstrap", CONTAINER_DEPS)
     start = time.monotonic()
     script = run(["bash", str(CONTEXT / "scripts/docker/base-image.sh"), BASE_TAG], timeout=900)
     report(script.stdout.strip())
@@ -146,7 +149,11 @@ def torch_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
          "--dest", str(root / "torch"), wanted],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    require(got.returncode == 0, f"{wanted} from this host's pip: {tail(got.stderr, 5)}")
+    require(
+        got.returncode == 0,
+        f"{wanted} from this host's pip: {tail(got.stderr, 5)}",
+        f"pip download {wanted} (a CPU build of torch)",
+    )
     server = _index_server(root)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
@@ -180,7 +187,7 @@ def train_image(base_image: str, torch_index: str) -> str:
 @pytest.fixture(scope="session")
 def stack(runtime_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`docker-compose up -d` on a free port, its api healthy; `down -v` afterwards."""
-    require_tool("docker-compose")
+    require_tool("docker-compose", CONTAINER_DEPS)
     env_file = tmp_path_factory.mktemp("compose") / ".env"  # none of a developer's settings
     env_file.write_text("")
     port = free_port()

@@ -50,7 +50,7 @@ def tail(output: str | bytes | None, lines: int = 60) -> str:
 def tool(name: str) -> str:
     """An executable from this interpreter's environment (pip-installed tools), else from PATH."""
     beside = Path(sys.executable).parent / name
-    return str(beside) if beside.is_file() else require_tool(name)
+    return str(beside) if beside.is_file() else require_tool(name, "sudo make container-deps")
 
 
 def report(message: str) -> None:

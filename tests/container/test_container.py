@@ -23,7 +23,7 @@ from tests.container.helpers import (
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(2400)]
 
-SIZE_BUDGET_BYTES = 600 * 10**6  # issue 5: at most 600 MB uncompressed
+SIZE_BUDGET_BYTES = 600 * 10**6  # the runtime image: at most 600 MB uncompressed
 TROUSER, ANKLE_BOOT = 1, 9  # Fashion-MNIST labels
 
 

@@ -31,7 +31,7 @@ SHIPPED_DIR = Path(os.environ.get("VAE_SERVE_TEST_MODEL_DIR", MODELS_DIR))
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     missing = [name for name in SHIPPED if not (SHIPPED_DIR / name / "model.json").is_file()]
-    require(not missing, f"the shipped bundles {missing} in {SHIPPED_DIR} (make train-shipped)")
+    require(not missing, f"the shipped bundles {missing} in {SHIPPED_DIR}", "make train-shipped")
     return SHIPPED_DIR
 
 
