@@ -3,16 +3,15 @@ raw in-process ONNX Runtime, in one run.
 
 It starts `python -m service` itself on a free 127.0.0.1 port (twice: batching off, then on), runs
 N concurrent clients per endpoint for a fixed duration (bounded in requests and time), and writes
-bench/results/<stamp>.json and .md. The HTTP floor is `GET /healthz`: an async route with no work,
-no inference pool and a constant body, behind the same middleware as every route. Exits 1 if any
-request failed; the issue-6 targets are reported as pass/fail, never asserted.
+bench/results/load-<stamp>.json and .md. The HTTP floor is `GET /healthz`: an async route with no
+work, no inference pool and a constant body, behind the same middleware as every route. Exits 1 if
+any request failed; the targets are reported as pass/fail, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
@@ -24,9 +23,18 @@ from typing import Any
 import numpy as np
 import uvloop
 
-from bench.harness import ROOT, STEPS, Call, Connection, Server, calls, encode_request
+from bench.harness import (
+    ROOT,
+    STEPS,
+    Call,
+    Connection,
+    Server,
+    calls,
+    encode_request,
+    results_stem,
+    write_results,
+)
 
-RESULTS = ROOT / "bench" / "results"
 ENDPOINTS = ("encode", "decode", "sample", "edit", "interpolate")
 
 
@@ -224,7 +232,7 @@ def parse_config(argv: list[str] | None) -> Config:
     )  # fmt: skip
 
 
-def bench(config: Config, stamp: str) -> tuple[list[LoadResult], float]:
+def bench(config: Config, stem: Path) -> tuple[list[LoadResult], float]:
     results: list[LoadResult] = []
     startup = float("nan")
     servers: tuple[tuple[str, dict[str, str]], ...] = (
@@ -233,9 +241,8 @@ def bench(config: Config, stamp: str) -> tuple[list[LoadResult], float]:
                          "VAE_SERVE_INFERENCE_CONCURRENCY": str(config.batching_concurrency)}),
     )  # fmt: skip
     for label, env in servers:
-        server = Server(
-            config.model_dir, env, RESULTS / f"{stamp}-server-{label.replace(' ', '-')}.log"
-        )
+        log = stem.with_name(f"{stem.name}-server-{label.replace(' ', '-')}.log")
+        server = Server(config.model_dir, env, log)
         try:
             print(f"{label}: ready in {server.startup_seconds:.2f} s, RSS {server.rss_mb():.0f} MB")
             requests = calls(server.url, config.model)
@@ -255,9 +262,8 @@ def bench(config: Config, stamp: str) -> tuple[list[LoadResult], float]:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(argv)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    results, startup = bench(config, stamp)
+    stem = results_stem("load")
+    results, startup = bench(config, stem)
     raw = raw_throughput(config)
     checks = targets(results, startup, config)
     table = markdown(results, raw, checks, config)
@@ -269,11 +275,10 @@ def main(argv: list[str] | None = None) -> int:
         "raw_onnxruntime": raw,
         "targets": checks,
     }
-    (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
-    (RESULTS / f"{stamp}.md").write_text(table)
+    write_results(stem, report, table)
     print()
     print(table)
-    print(f"wrote {RESULTS / stamp}.json and .md")
+    print(f"wrote {stem}.json and .md")
     failed = [r for r in results if r.errors]
     for r in failed:
         print(f"ERRORS: {r.server} {r.name}: {r.errors}, first: {r.first_error}", file=sys.stderr)

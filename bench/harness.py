@@ -177,7 +177,8 @@ class Call:
 
 
 def calls(url: str, model: str) -> dict[str, Call]:
-    """One request per endpoint, the same work as `raw_work`: one image or code each."""
+    """One request per endpoint, the same work as `bench.__main__.raw_throughput` times without
+    HTTP: one image or code each."""
     info = httpx.get(f"{url}/v1/models/{model}", timeout=10).json()
     dim = info["latent_dim"]
     rng = np.random.default_rng(0)
