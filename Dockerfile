@@ -24,6 +24,7 @@ RUN groupadd --gid 10001 app \
 FROM base AS wheel
 WORKDIR /src
 COPY pyproject.toml ./
+COPY vae_core/ vae_core/
 COPY service/ service/
 COPY training/ training/
 RUN pip wheel --no-deps --wheel-dir /dist .
