@@ -7,12 +7,13 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import Literal
 
 from training.config import PRESETS, ModelConfig, TrainConfig
 from training.errors import TrainingError
+from training.vocabulary import Norm, Reconstruction, Upsample
+from vae_core.vocabulary import ModelKind, values
 
-DATASET_DEFAULTS: dict[str, tuple[str, Literal["bce", "mse"]]] = {
+DATASET_DEFAULTS: dict[str, tuple[str, Reconstruction]] = {
     "fashion-mnist": ("fashion", "bce"),
     "celeba": ("faces", "mse"),
 }
@@ -25,16 +26,16 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="dataset folder (else $FASHION_MNIST_DIR / $CELEBA_DIR, ...)")
     p.add_argument("--image-size", type=int, default=64, help="CelebA side: 32, 64 or 128")
     p.add_argument("--arch", choices=sorted(PRESETS), help="architecture preset (by dataset)")
-    p.add_argument("--model", choices=["ae", "vae"], default="vae")
+    p.add_argument("--model", choices=values(ModelKind), default="vae")
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--widths", help="comma-separated conv widths, e.g. 32,64,128")
-    p.add_argument("--norm", choices=["none", "batch"])
-    p.add_argument("--upsample", choices=["conv_transpose", "resize_conv"])
+    p.add_argument("--norm", choices=values(Norm))
+    p.add_argument("--upsample", choices=values(Upsample))
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
-    p.add_argument("--reconstruction", choices=["bce", "mse"], help="by dataset: bce / mse")
+    p.add_argument("--reconstruction", choices=values(Reconstruction), help="by dataset: bce / mse")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-train-images", type=int, help="train on the first N images only")
     p.add_argument("--nll-samples", type=int, default=50, help="importance samples for test NLL")
@@ -61,7 +62,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfi
     )
     if args.dataset == "celeba":
         model_config = dataclasses.replace(model_config, image_size=args.image_size)
-    reconstruction_kind: Literal["bce", "mse"] = args.reconstruction or reconstruction
+    reconstruction_kind: Reconstruction = args.reconstruction or reconstruction
     train_config = TrainConfig(
         name=args.name,
         dataset=args.dataset,
