@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from training.config import TrainConfig
-from training.data import LabeledImages
+from training.datasets.splits import LabeledImages
 from training.losses import reconstruction_loss
 from training.models import AnyAutoencoder, DiagonalGaussian, VariationalAutoencoder
 from vae_core.preprocess import Preprocessing

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from training.config import to_dict
-from training.data import DatasetSplits, LabeledImages, load_dataset
+from training.datasets.registry import load_dataset
+from training.datasets.splits import DatasetSplits, LabeledImages
 from training.errors import TrainingError
 from training.evaluate import encode_means, test_metrics
 from training.models import AnyAutoencoder, DiagonalGaussian

@@ -29,15 +29,15 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from training.celeba import (
+from training.datasets.celeba import (
     ATTRIBUTE_FILES,
     CELEBA_ATTRIBUTES,
     IMAGE_FOLDERS,
     IMAGE_ZIP,
     PARTITION_FILES,
-    map_in_order,
 )
 from training.errors import ConfigError
+from training.parallel import map_in_order
 
 RGB = tuple[int, int, int]
 HairColor = Literal["blond", "black", "brown", "gray"]

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from training.data import DatasetSplits, load_dataset
+from training.datasets.registry import load_dataset
+from training.datasets.splits import DatasetSplits
 from vae_core.graphs import OnnxAutoencoder, load_autoencoder, session_options
 from vae_core.latent import interpolate
 

@@ -16,7 +16,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from training.config import ModelConfig, TrainConfig, config_from_dict, to_dict
-from training.data import DatasetSplits, LabeledImages, load_dataset
+from training.datasets.registry import load_dataset
+from training.datasets.splits import DatasetSplits, LabeledImages
 from training.distributed import DistContext, all_reduce_mean, barrier, init_distributed, shutdown
 from training.errors import ConfigError
 from training.losses import LossTerms, autoencoder_loss

@@ -38,7 +38,7 @@ from tests.container.helpers import (
     tail,
     wait_healthy,
 )
-from training.data import read_idx
+from training.datasets.fashion_mnist import read_idx
 
 RUNTIME_TAG = "vae-serve:container-test"
 TRAIN_TAG = "vae-serve-train:container-test"

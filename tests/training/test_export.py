@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.training.conftest import TINY, tiny_run
-from training.data import DatasetSplits
+from training.datasets.splits import DatasetSplits
 from training.errors import TrainingError
 from training.evaluate import encode_means
 from training.export import check_parity, export_bundle

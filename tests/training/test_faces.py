@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from training.celeba import CELEBA_ATTRIBUTES
+from training.datasets.celeba import CELEBA_ATTRIBUTES
 from training.errors import ConfigError
 from training.faces import (
     MOUTH_INSIDE,

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from tests.conftest import MODELS_DIR, ROOT
-from training.data import DatasetSplits
+from training.datasets.splits import DatasetSplits
 from vae_core import bundle
 
 SHIPPED = ["fashion-ae-2d", "fashion-vae-2d", "fashion-vae-32d"]

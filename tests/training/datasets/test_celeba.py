@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.celeba import CELEBA_ATTRIBUTES, attribute_index, load_celeba
-from training.data import DatasetSplits, load_dataset
+from training.datasets.celeba import CELEBA_ATTRIBUTES, attribute_index, load_celeba
+from training.datasets.registry import load_dataset
+from training.datasets.splits import DatasetSplits
 from training.errors import ConfigError, DatasetInvalid, DatasetNotFound
 from training.faces import Layout, generate_faces, sample_face
 from vae_core.preprocess import Preprocessing

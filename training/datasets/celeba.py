@@ -15,23 +15,16 @@ from __future__ import annotations
 
 import csv
 import difflib
-import io
-import multiprocessing
 import os
-import zipfile
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
-from pathlib import Path, PurePosixPath
-from types import TracebackType
-from typing import TypeVar
+from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from tqdm import tqdm
 
-from training.data import DatasetSplits, LabeledImages
+from training.datasets.images import ImageArchive, decode_images
+from training.datasets.splits import DatasetSplits, LabeledImages
 from training.errors import ConfigError, DatasetInvalid, DatasetNotFound
 from vae_core.preprocess import Preprocessing
 
@@ -52,10 +45,6 @@ ATTRIBUTE_FILES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
 PARTITION_FILES = ("list_eval_partition.txt", "list_eval_partition.csv")
 IMAGE_FOLDERS = ("img_align_celeba/img_align_celeba", "img_align_celeba")  # Kaggle's first
 IMAGE_ZIP = "img_align_celeba.zip"
-DECODE_CHUNK = 256  # images per worker task: one progress-bar step
-
-Job = TypeVar("Job")
-Result = TypeVar("Result")
 
 
 def load_celeba(
@@ -80,9 +69,9 @@ def load_celeba(
     partition = read_partition(layout.partition, table)
     splits = split_indices(partition, max_images)
     with ImageArchive(layout.images) as archive:
-        archive.check_has(table)
+        archive.check_has(table.image_names, listed_in=table.source)
         names = [table.image_names[i] for i in np.concatenate(splits)]
-        pixels = decode_images(archive, names, preprocessing, workers)
+        pixels = decode_images(archive, names, preprocessing, workers, desc="decoding CelebA")
     ends = np.cumsum([len(s) for s in splits])
     parts = [
         LabeledImages(
@@ -295,117 +284,3 @@ def split_indices(partition: np.ndarray, max_images: int | None) -> list[np.ndar
     ]
     quotas = [max(1, max_images - sum(held_out)), *held_out]
     return [s[:quota] for s, quota in zip(splits, quotas, strict=True)]
-
-
-# ---------------------------------------------------------------------------------- images
-
-
-class ImageArchive:
-    """Reads the aligned JPEGs by file name from a folder or, in place, from a zip archive.
-
-    Use it as a context manager: entering lists the images (and opens the zip), leaving closes it.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._zip: zipfile.ZipFile | None = None
-        self._members: dict[str, str] = {}
-
-    def __enter__(self) -> ImageArchive:
-        if self.path.suffix == ".zip":
-            self._zip = zipfile.ZipFile(self.path)
-            # Either inner layout: index members by file name, whatever their folder.
-            jpegs = [m for m in self._zip.namelist() if m.lower().endswith(".jpg")]
-            self._members = {PurePosixPath(m).name: m for m in reversed(jpegs)}
-        else:
-            self._members = {name: name for name in os.listdir(self.path)}
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._zip is not None:
-            self._zip.close()
-
-    def check_has(self, table: AttributeTable) -> None:
-        """DatasetInvalid if any row of the attribute list names an image that is not here."""
-        missing = [name for name in table.image_names if name not in self._members]
-        if missing:
-            raise DatasetInvalid(
-                f"{table.source}: {len(missing)} rows name images missing from {self.path}, "
-                f"e.g. {missing[:5]}"
-            )
-
-    def read(self, name: str) -> bytes:
-        if self._zip is not None:
-            return self._zip.read(self._members[name])
-        return (self.path / name).read_bytes()
-
-
-@dataclass(frozen=True)
-class DecodeJob:
-    """A chunk of encoded images for one worker process."""
-
-    names: list[str]
-    jpegs: list[bytes]
-    preprocessing: Preprocessing
-
-
-def decode_images(
-    archive: ImageArchive, names: list[str], preprocessing: Preprocessing, workers: int
-) -> np.ndarray:
-    """uint8 [len(names), S, S, 3], decoded on `workers` processes with a progress bar."""
-    height, width = preprocessing.resize
-    pixels = np.empty((len(names), height, width, 3), dtype=np.uint8)
-    chunks = [names[i : i + DECODE_CHUNK] for i in range(0, len(names), DECODE_CHUNK)]
-    jobs = (DecodeJob(c, [archive.read(n) for n in c], preprocessing) for c in chunks)
-    with tqdm(total=len(names), unit="img", desc="decoding CelebA", disable=None) as bar:
-        start = 0
-        for block in map_in_order(decode_job, jobs, workers):
-            pixels[start : start + len(block)] = block
-            start += len(block)
-            bar.update(len(block))
-    return pixels
-
-
-def decode_job(job: DecodeJob) -> np.ndarray:
-    """Decode and preprocess one chunk; DatasetInvalid names an unreadable file."""
-    return np.stack(
-        [_decode(n, data, job.preprocessing) for n, data in zip(job.names, job.jpegs, strict=True)]
-    )
-
-
-def _decode(name: str, data: bytes, preprocessing: Preprocessing) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return preprocessing.to_pixels(image)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DatasetInvalid(f"{name}: not a readable image ({exc})") from None
-
-
-def map_in_order(
-    function: Callable[[Job], Result], jobs: Iterable[Job], workers: int
-) -> Iterator[Result]:
-    """`map(function, jobs)` on `workers` processes (in this one if workers <= 1), in order.
-
-    At most two jobs per worker are in flight, so jobs built lazily (holding file contents) stay
-    bounded in memory; `Pool.imap` would build them all up front. `function` must be importable.
-    """
-    if workers <= 1:
-        yield from map(function, jobs)
-        return
-    # fork where there is one, as torch's DataLoader does: the children only decode or draw
-    # images, and unlike spawn or forkserver it never re-runs the __main__ script in each child
-    # (which loops forever when that script is stdin).
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers) as pool:
-        pending: deque[AsyncResult[Result]] = deque()
-        for job in jobs:
-            pending.append(pool.apply_async(function, (job,)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
