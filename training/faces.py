@@ -15,7 +15,6 @@ square that `Preprocessing(crop="center_square")` keeps. Face `index` of a run d
 from __future__ import annotations
 
 import colorsys
-import csv
 import io
 import math
 import zipfile
@@ -30,11 +29,12 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from training.datasets.celeba import (
-    ATTRIBUTE_FILES,
     CELEBA_ATTRIBUTES,
-    IMAGE_FOLDERS,
+    CELEBA_LAYOUTS,
     IMAGE_ZIP,
-    PARTITION_FILES,
+    CelebaLayoutName,
+    write_attributes,
+    write_partition,
 )
 from training.errors import ConfigError
 from training.parallel import map_in_order
@@ -45,7 +45,6 @@ FacialHair = Literal["none", "mustache", "goatee", "beard"]
 HairStyle = Literal["short", "bob", "long", "curly"]
 HatStyle = Literal["beanie", "cap", "fedora"]
 GlassesStyle = Literal["round", "square", "sunglasses"]
-Layout = Literal["official", "kaggle"]
 
 HAIR_COLORS: tuple[HairColor, ...] = ("blond", "black", "brown", "gray")
 BEARDS: tuple[FacialHair, ...] = ("mustache", "goatee", "beard")
@@ -507,7 +506,7 @@ def generate_faces(
     count: int,
     *,
     seed: int = 0,
-    layout: Layout = "official",
+    layout: CelebaLayoutName = "official",
     zip_images: bool = False,
     workers: int = 2,
 ) -> Path:
@@ -518,12 +517,12 @@ def generate_faces(
     `img_align_celeba.zip` (same inner folders) instead. The result loads with `load_celeba`.
     """
     _check_request(out_dir, count, layout, workers)
-    folder = IMAGE_FOLDERS[0] if layout == "kaggle" else IMAGE_FOLDERS[1]
+    files = CELEBA_LAYOUTS[layout]
     starts = range(0, count, RENDER_CHUNK)
     jobs = (RenderJob(seed, start, min(start + RENDER_CHUNK, count)) for start in starts)
     labels = np.empty((count, len(CELEBA_ATTRIBUTES)), dtype=np.int8)
     with (
-        _image_sink(out_dir, folder, zip_images) as write,
+        _image_sink(out_dir, files.images, zip_images) as write,
         tqdm(total=count, unit="img", desc="drawing faces", disable=None) as bar,
     ):
         for rendered in map_in_order(render_job, jobs, workers):
@@ -531,16 +530,18 @@ def generate_faces(
                 write(image_name(rendered.start + offset), jpeg)
             labels[rendered.start : rendered.start + len(rendered.jpegs)] = rendered.labels
             bar.update(len(rendered.jpegs))
-    write_lists = _write_kaggle_lists if layout == "kaggle" else _write_official_lists
-    write_lists(out_dir, labels, partition_codes(count))
+    names = [image_name(index) for index in range(count)]
+    write_attributes(out_dir / files.attributes, names, labels)
+    write_partition(out_dir / files.partition, names, partition_codes(count))
     return out_dir
 
 
 def _check_request(out_dir: Path, count: int, layout: str, workers: int) -> None:
     if count < 1 or workers < 1:
         raise ConfigError(f"need count >= 1 and workers >= 1, got {count} and {workers}")
-    if layout not in ("official", "kaggle"):
-        raise ConfigError(f"layout must be 'official' or 'kaggle', got {layout!r}")
+    if layout not in CELEBA_LAYOUTS:
+        names = " or ".join(repr(name) for name in CELEBA_LAYOUTS)
+        raise ConfigError(f"layout must be {names}, got {layout!r}")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ConfigError(f"{out_dir} exists and is not an empty folder: pick a new one")
 
@@ -566,26 +567,3 @@ def _image_sink(
             archive.writestr(zipfile.ZipInfo(f"{folder}/{name}", ZIP_DATE), data)
 
         yield write_member
-
-
-def _write_official_lists(root: Path, labels: np.ndarray, partition: np.ndarray) -> None:
-    """list_attr_celeba.txt (count, names, then right-aligned -1/1) and list_eval_partition.txt."""
-    rows = [
-        image_name(i) + "".join(f" {v:2d}" for v in row) for i, row in enumerate(labels.tolist())
-    ]
-    attributes = [str(len(labels)), " ".join(CELEBA_ATTRIBUTES), *rows]
-    (root / ATTRIBUTE_FILES[0]).write_text("\n".join(attributes) + "\n")
-    splits = [f"{image_name(i)} {code}" for i, code in enumerate(partition.tolist())]
-    (root / PARTITION_FILES[0]).write_text("\n".join(splits) + "\n")
-
-
-def _write_kaggle_lists(root: Path, labels: np.ndarray, partition: np.ndarray) -> None:
-    """list_attr_celeba.csv and list_eval_partition.csv, each with an image_id column first."""
-    with (root / ATTRIBUTE_FILES[1]).open("w", newline="") as file:
-        writer = csv.writer(file, lineterminator="\n")
-        writer.writerow(["image_id", *CELEBA_ATTRIBUTES])
-        writer.writerows([image_name(i), *row] for i, row in enumerate(labels.tolist()))
-    with (root / PARTITION_FILES[1]).open("w", newline="") as file:
-        writer = csv.writer(file, lineterminator="\n")
-        writer.writerow(["image_id", "partition"])
-        writer.writerows([image_name(i), code] for i, code in enumerate(partition.tolist()))

@@ -11,13 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from training.datasets.celeba import CELEBA_ATTRIBUTES
+from training.datasets.celeba import CELEBA_ATTRIBUTES, CelebaLayoutName
 from training.errors import ConfigError
 from training.faces import (
     MOUTH_INSIDE,
     Face,
     FaceAttributes,
-    Layout,
     draw_face,
     generate_faces,
     sample_face,
@@ -302,7 +301,7 @@ def test_kaggle_lists_are_csv(tmp_path: Path) -> None:
     [("official", "img_align_celeba"), ("kaggle", "img_align_celeba/img_align_celeba")],
 )
 def test_zip_images_writes_the_archive_instead_of_the_folder(
-    tmp_path: Path, layout: Layout, folder: str
+    tmp_path: Path, layout: CelebaLayoutName, folder: str
 ) -> None:
     root = generate_faces(tmp_path / "faces", 5, layout=layout, zip_images=True, workers=1)
 

@@ -1,14 +1,17 @@
 """CelebA (aligned and cropped faces, 40 binary attributes) read from any of its common layouts.
 
-Under the dataset root, detected in this order:
+Under the dataset root (`OFFICIAL` and `KAGGLE` name the files of each layout):
 
 - Kaggle's: `img_align_celeba/img_align_celeba/*.jpg`, `list_attr_celeba.csv`,
   `list_eval_partition.csv`;
 - the official one: `img_align_celeba/*.jpg`, `list_attr_celeba.txt`, `list_eval_partition.txt`;
 - either, with the images read in place from `img_align_celeba.zip` when no folder holds them.
 
-The text and CSV lists may be mixed. Every row is checked against the images and the partition
-before any JPEG is decoded, so a broken copy fails in a second rather than after minutes.
+Each part is detected on its own, so the text and CSV lists may be mixed: the images in Kaggle's
+nested folder, else the official folder, else the zip; each list in its official `.txt`, else
+Kaggle's `.csv`. Every row is checked against the images and the partition before any JPEG is
+decoded, so a broken copy fails in a second rather than after minutes. The lists are written here
+too (`write_attributes`, `write_partition`), in the format they are read in.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -41,10 +45,34 @@ CELEBA_ATTRIBUTES: tuple[str, ...] = (
 # fmt: on
 CELEBA_IMAGE_SIZES = (32, 64, 128)
 CELEBA_SPLITS = ("train", "val", "test")  # partition codes 0, 1, 2
-ATTRIBUTE_FILES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
-PARTITION_FILES = ("list_eval_partition.txt", "list_eval_partition.csv")
-IMAGE_FOLDERS = ("img_align_celeba/img_align_celeba", "img_align_celeba")  # Kaggle's first
-IMAGE_ZIP = "img_align_celeba.zip"
+
+
+@dataclass(frozen=True)
+class CelebaLayoutFiles:
+    """Where one layout keeps each part of CelebA, relative to the dataset root."""
+
+    images: str  # the folder of aligned JPEGs; also their folder inside IMAGE_ZIP
+    attributes: str  # the attribute list: 40 values of -1 or 1 per image
+    partition: str  # the partition list: 0 (train), 1 (val) or 2 (test) per image
+
+
+OFFICIAL = CelebaLayoutFiles(
+    images="img_align_celeba",
+    attributes="list_attr_celeba.txt",
+    partition="list_eval_partition.txt",
+)
+KAGGLE = CelebaLayoutFiles(
+    images="img_align_celeba/img_align_celeba",
+    attributes="list_attr_celeba.csv",
+    partition="list_eval_partition.csv",
+)
+IMAGE_ZIP = "img_align_celeba.zip"  # either layout's image folder, zipped
+CelebaLayoutName = Literal["official", "kaggle"]
+CELEBA_LAYOUTS: dict[CelebaLayoutName, CelebaLayoutFiles] = {"official": OFFICIAL, "kaggle": KAGGLE}
+# Detection order of each part: the official lists first, but Kaggle's image folder first, since
+# Kaggle's nests inside a folder of the official name.
+LIST_ORDER = (OFFICIAL, KAGGLE)
+IMAGE_FOLDER_ORDER = (KAGGLE, OFFICIAL)
 
 
 def load_celeba(
@@ -64,22 +92,22 @@ def load_celeba(
     preprocessing = celeba_preprocessing(image_size)
     if max_images is not None and max_images < 1:
         raise ConfigError(f"max_images must be at least 1, got {max_images}")
-    layout = find_layout(find_celeba_root(root))
-    table = read_attributes(layout.attributes)
-    partition = read_partition(layout.partition, table)
+    found = find_layout(find_celeba_root(root))
+    table = read_attributes(found.attributes)
+    partition = read_partition(found.partition, table)
     splits = split_indices(partition, max_images)
-    with ImageArchive(layout.images) as archive:
+    with ImageArchive(found.images) as archive:
         archive.check_has(table.image_names, listed_in=table.source)
         names = [table.image_names[i] for i in np.concatenate(splits)]
         pixels = decode_images(archive, names, preprocessing, workers, desc="decoding CelebA")
     ends = np.cumsum([len(s) for s in splits])
-    parts = [
+    train, val, test = (
         LabeledImages(
             pixels[end - len(s) : end], table.labels[s], list(CELEBA_ATTRIBUTES), "attribute"
         )
         for s, end in zip(splits, ends, strict=True)
-    ]
-    return DatasetSplits("celeba", parts[0], parts[1], parts[2], preprocessing)
+    )
+    return DatasetSplits("celeba", train, val, test, preprocessing)
 
 
 def celeba_preprocessing(image_size: int) -> Preprocessing:
@@ -112,7 +140,7 @@ def attribute_index(names: Sequence[str], wanted: Sequence[str]) -> list[int]:
 
 
 @dataclass(frozen=True)
-class CelebaLayout:
+class CelebaParts:
     """The three parts of a CelebA copy; `images` is a folder of JPEGs or the zip archive."""
 
     attributes: Path
@@ -129,8 +157,8 @@ def find_celeba_root(root: Path | str | None) -> Path:
     else:
         raise DatasetNotFound(
             "CelebA not found: no data dir given and $CELEBA_DIR is not set. Pass --data-dir DIR "
-            f"(or set CELEBA_DIR) to a folder holding {IMAGE_FOLDERS[1]}/ or {IMAGE_ZIP}, "
-            f"{ATTRIBUTE_FILES[0]} and {PARTITION_FILES[0]} (or Kaggle's .csv lists); "
+            f"(or set CELEBA_DIR) to a folder holding {OFFICIAL.images}/ or {IMAGE_ZIP}, "
+            f"{OFFICIAL.attributes} and {OFFICIAL.partition} (or Kaggle's .csv lists); "
             "`python -m training faces --out DIR` writes a drawn stand-in."
         )
     if not path.is_dir():
@@ -138,23 +166,25 @@ def find_celeba_root(root: Path | str | None) -> Path:
     return path
 
 
-def find_layout(root: Path) -> CelebaLayout:
+def find_layout(root: Path) -> CelebaParts:
     """Detect the official, Kaggle or zip layout under `root`; DatasetNotFound names what lacks."""
-    attributes = _first_file(root, ATTRIBUTE_FILES)
-    partition = _first_file(root, PARTITION_FILES)
+    attribute_names = [files.attributes for files in LIST_ORDER]
+    partition_names = [files.partition for files in LIST_ORDER]
+    attributes = _first_file(root, attribute_names)
+    partition = _first_file(root, partition_names)
     images = _image_location(root)
     missing = [
         " or ".join(candidates)
         for found, candidates in (
-            (attributes, ATTRIBUTE_FILES),
-            (partition, PARTITION_FILES),
-            (images, (*(f"{folder}/*.jpg" for folder in IMAGE_FOLDERS), IMAGE_ZIP)),
+            (attributes, attribute_names),
+            (partition, partition_names),
+            (images, [*(f"{files.images}/*.jpg" for files in IMAGE_FOLDER_ORDER), IMAGE_ZIP]),
         )
         if found is None
     ]
     if attributes is None or partition is None or images is None:
         raise DatasetNotFound(f"{root} is not a CelebA folder: missing {'; '.join(missing)}")
-    return CelebaLayout(attributes, partition, images)
+    return CelebaParts(attributes, partition, images)
 
 
 def _first_file(root: Path, names: Sequence[str]) -> Path | None:
@@ -162,9 +192,10 @@ def _first_file(root: Path, names: Sequence[str]) -> Path | None:
 
 
 def _image_location(root: Path) -> Path | None:
-    for folder in IMAGE_FOLDERS:
-        if (root / folder).is_dir() and any((root / folder).glob("*.jpg")):
-            return root / folder
+    for files in IMAGE_FOLDER_ORDER:
+        folder = root / files.images
+        if folder.is_dir() and any(folder.glob("*.jpg")):
+            return folder
     return root / IMAGE_ZIP if (root / IMAGE_ZIP).is_file() else None
 
 
@@ -272,6 +303,34 @@ def _content_lines(path: Path) -> list[str]:
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
+
+
+def write_attributes(path: Path, image_names: Sequence[str], rows: np.ndarray) -> None:
+    """Write an attribute list as `read_attributes` reads it: Kaggle's CSV for a `.csv` path, else
+    the official text (count, names, then right-aligned values). `rows`: int8 [N, 40] of -1/1."""
+    named_rows = list(zip(image_names, rows.tolist(), strict=True))
+    if path.suffix == ".csv":
+        _write_csv(path, ["image_id", *CELEBA_ATTRIBUTES], [[n, *row] for n, row in named_rows])
+        return
+    lines = [name + "".join(f" {value:2d}" for value in row) for name, row in named_rows]
+    path.write_text("\n".join([str(len(lines)), " ".join(CELEBA_ATTRIBUTES), *lines]) + "\n")
+
+
+def write_partition(path: Path, image_names: Sequence[str], partition: np.ndarray) -> None:
+    """Write a partition list as `read_partition` reads it: CSV for a `.csv` path, else text.
+    `partition`: int8 [N] of 0 (train), 1 (val) or 2 (test)."""
+    named_rows = list(zip(image_names, partition.tolist(), strict=True))
+    if path.suffix == ".csv":
+        _write_csv(path, ["image_id", "partition"], named_rows)
+        return
+    path.write_text("".join(f"{name} {code}\n" for name, code in named_rows))
+
+
+def _write_csv(path: Path, header: list[str], rows: Iterable[Sequence[object]]) -> None:
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def split_indices(partition: np.ndarray, max_images: int | None) -> list[np.ndarray]:

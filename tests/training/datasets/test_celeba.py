@@ -10,17 +10,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.datasets.celeba import CELEBA_ATTRIBUTES, attribute_index, load_celeba
+from training.datasets.celeba import (
+    CELEBA_ATTRIBUTES,
+    CelebaLayoutName,
+    attribute_index,
+    load_celeba,
+)
 from training.datasets.registry import load_dataset
 from training.datasets.splits import DatasetSplits
 from training.errors import ConfigError, DatasetInvalid, DatasetNotFound
-from training.faces import Layout, generate_faces, sample_face
+from training.faces import generate_faces, sample_face
 from vae_core.preprocess import Preprocessing
 
 SEED, COUNT = 7, 30  # 24 train, 3 val, 3 test
 
 
-def generated(factory: pytest.TempPathFactory, layout: Layout, zip_images: bool) -> Path:
+def generated(factory: pytest.TempPathFactory, layout: CelebaLayoutName, zip_images: bool) -> Path:
     out = factory.mktemp(f"{layout}-zip" if zip_images else layout)
     return generate_faces(
         out / "celeba", COUNT, seed=SEED, layout=layout, zip_images=zip_images, workers=1
@@ -95,7 +100,7 @@ def test_pixels_are_the_files_through_the_services_preprocessing(
 def test_kaggle_and_zip_layouts_load_the_same_dataset(
     tmp_path_factory: pytest.TempPathFactory,
     official_splits: DatasetSplits,
-    layout: Layout,
+    layout: CelebaLayoutName,
     zip_images: bool,
 ) -> None:
     splits = load_celeba(generated(tmp_path_factory, layout, zip_images), image_size=32, workers=1)
