@@ -108,7 +108,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_faces(args: argparse.Namespace) -> None:
-    from training.faces import generate_faces
+    from training.faces.writer import generate_faces
 
     root = generate_faces(
         args.out, args.count, seed=args.seed, layout=args.layout, zip_images=args.zip

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from tests.conftest import MODELS_DIR, require
-from training.faces import draw_face, sample_face
+from training.faces.drawing import draw_face
+from training.faces.records import sample_face
 from vae_core import bundle
 
 FACES_MODEL = MODELS_DIR / "faces-vae-200d"

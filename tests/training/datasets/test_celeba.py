@@ -19,7 +19,8 @@ from training.datasets.celeba import (
 from training.datasets.registry import load_dataset
 from training.datasets.splits import DatasetSplits
 from training.errors import ConfigError, DatasetInvalid, DatasetNotFound
-from training.faces import generate_faces, sample_face
+from training.faces.records import sample_face
+from training.faces.writer import generate_faces
 from vae_core.preprocess import Preprocessing
 
 SEED, COUNT = 7, 30  # 24 train, 3 val, 3 test

@@ -1,32 +1,15 @@
-"""The drawn-faces generator: deterministic output, labels true by construction, CelebA files."""
+"""Drawn faces: each attribute changes its own region of the image, in its own colours."""
 
 from __future__ import annotations
 
 import dataclasses
-import re
-import zipfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from training.datasets.celeba import CELEBA_ATTRIBUTES, CelebaLayoutName
-from training.errors import ConfigError
-from training.faces import (
-    MOUTH_INSIDE,
-    Face,
-    FaceAttributes,
-    draw_face,
-    generate_faces,
-    sample_face,
-)
-
-DRAWN = {
-    "Smiling", "Mouth_Slightly_Open", "Eyeglasses", "Wearing_Hat", "Bangs", "Male", "Pale_Skin",
-    "Blond_Hair", "Black_Hair", "Brown_Hair", "Gray_Hair", "Mustache", "Goatee", "No_Beard",
-}  # fmt: skip
-COLUMN = {name: i for i, name in enumerate(CELEBA_ATTRIBUTES)}
+from training.faces.drawing import MOUTH_INSIDE, draw_face
+from training.faces.records import Face, sample_face
 
 
 def with_attributes(face: Face, **changes: Any) -> Face:
@@ -51,36 +34,6 @@ def count_color(image: np.ndarray, color: tuple[int, int, int]) -> int:
 def color_rows(image: np.ndarray, color: tuple[int, int, int]) -> int:
     """How many rows of `image` hold `color`: the height of whatever is drawn in it."""
     return len(np.unique(np.nonzero((image == np.array(color)).all(axis=2))[0]))
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
-
-
-def test_same_seed_gives_byte_identical_files_whatever_the_workers(tmp_path: Path) -> None:
-    one = generate_faces(tmp_path / "one", 70, seed=3, workers=1)
-    two = generate_faces(tmp_path / "two", 70, seed=3, workers=2)
-
-    files = tree_bytes(one)
-    assert len(files) == 72  # 70 images and the two lists
-    assert files == tree_bytes(two)
-
-
-def test_different_seeds_give_different_images(tmp_path: Path) -> None:
-    first = tree_bytes(generate_faces(tmp_path / "a", 8, seed=1, workers=1))
-    second = tree_bytes(generate_faces(tmp_path / "b", 8, seed=2, workers=1))
-
-    images = [name for name in first if name.endswith(".jpg")]
-    assert len(images) == 8
-    assert all(first[name] != second[name] for name in images)
-
-
-def test_sample_face_depends_only_on_seed_and_index() -> None:
-    assert sample_face(5, 9) == sample_face(5, 9)
-    assert sample_face(5, 9) != sample_face(5, 10)
-    assert sample_face(5, 9) != sample_face(6, 9)
 
 
 def test_faces_are_celeba_sized_and_leave_the_cropped_rows_empty() -> None:
@@ -225,105 +178,3 @@ def test_male_faces_wear_facial_hair_on_the_lower_face(kind: str) -> None:
 
         assert changed.sum() > 0.1 * style.half_width**2, index
         assert rows.min() > style.center_y + 0.1 * style.half_width, index
-
-
-def test_labels_are_the_drawn_attributes_and_every_other_column_is_minus_one() -> None:
-    for index in range(100):
-        attributes = sample_face(10, index).attributes
-        row = attributes.celeba_row()
-        value = {name: row[COLUMN[name]] == 1 for name in CELEBA_ATTRIBUTES}
-
-        assert set(row.tolist()) <= {-1, 1}
-        assert not any(value[name] for name in CELEBA_ATTRIBUTES if name not in DRAWN)
-        assert value["Smiling"] == attributes.smiling
-        assert value["Eyeglasses"] == attributes.eyeglasses
-        assert value["Wearing_Hat"] == attributes.wearing_hat
-        assert value["Male"] == (attributes.facial_hair != "none")
-        assert value["Male"] == (value["Mustache"] or value["Goatee"] or not value["No_Beard"])
-        hair = [value[f"{color}_Hair"] for color in ("Blond", "Black", "Brown", "Gray")]
-        assert sum(hair) == 1
-
-
-def test_attributes_are_roughly_balanced() -> None:
-    rows = np.stack([sample_face(11, index).attributes.celeba_row() for index in range(200)])
-    frequency = {name: float((rows[:, COLUMN[name]] == 1).mean()) for name in DRAWN}
-
-    binary = ["Smiling", "Mouth_Slightly_Open", "Eyeglasses", "Wearing_Hat", "Bangs", "Male"]
-    for name in [*binary, "Pale_Skin"]:
-        assert 0.35 <= frequency[name] <= 0.65, (name, frequency[name])
-    for name in ("Blond_Hair", "Black_Hair", "Brown_Hair", "Gray_Hair"):
-        assert 0.15 <= frequency[name] <= 0.35, (name, frequency[name])
-
-
-def test_male_faces_need_facial_hair_and_others_none() -> None:
-    attributes = sample_face(0, 0).attributes
-    with pytest.raises(ValueError, match="facial_hair"):
-        dataclasses.replace(attributes, male=True, facial_hair="none")
-    with pytest.raises(ValueError, match="facial_hair"):
-        dataclasses.replace(attributes, male=False, facial_hair="goatee")
-    assert FaceAttributes(
-        **{**dataclasses.asdict(attributes), "male": False, "facial_hair": "none"}
-    )
-
-
-def test_official_lists_have_celeba_format(tmp_path: Path) -> None:
-    root = generate_faces(tmp_path / "faces", 30, seed=12, workers=1)
-    lines = (root / "list_attr_celeba.txt").read_text().splitlines()
-    partition = (root / "list_eval_partition.txt").read_text().splitlines()
-
-    assert lines[0] == "30"
-    assert lines[1].split() == list(CELEBA_ATTRIBUTES)
-    assert re.fullmatch(r"000001\.jpg( -1|  1){40}", lines[2])
-    assert [line.split()[0] for line in lines[2:]] == [f"{i:06d}.jpg" for i in range(1, 31)]
-    written = np.array([[int(v) for v in line.split()[1:]] for line in lines[2:]])
-    expected = np.stack([sample_face(12, i).attributes.celeba_row() for i in range(30)])
-    assert (written == expected).all()
-    assert [line.split()[1] for line in partition] == ["0"] * 24 + ["1"] * 3 + ["2"] * 3
-    assert len(list((root / "img_align_celeba").glob("*.jpg"))) == 30
-
-
-def test_kaggle_lists_are_csv(tmp_path: Path) -> None:
-    root = generate_faces(tmp_path / "faces", 10, seed=12, layout="kaggle", workers=1)
-    attributes = (root / "list_attr_celeba.csv").read_text().splitlines()
-    partition = (root / "list_eval_partition.csv").read_text().splitlines()
-
-    assert attributes[0] == ",".join(["image_id", *CELEBA_ATTRIBUTES])
-    assert re.fullmatch(r"000001\.jpg(,-1|,1){40}", attributes[1])
-    assert partition[0] == "image_id,partition"
-    assert partition[1:] == [
-        f"{i:06d}.jpg,{c}" for i, c in zip(range(1, 11), [0] * 8 + [1, 2], strict=True)
-    ]
-    assert len(list((root / "img_align_celeba" / "img_align_celeba").glob("*.jpg"))) == 10
-
-
-@pytest.mark.parametrize(
-    ("layout", "folder"),
-    [("official", "img_align_celeba"), ("kaggle", "img_align_celeba/img_align_celeba")],
-)
-def test_zip_images_writes_the_archive_instead_of_the_folder(
-    tmp_path: Path, layout: CelebaLayoutName, folder: str
-) -> None:
-    root = generate_faces(tmp_path / "faces", 5, layout=layout, zip_images=True, workers=1)
-
-    assert not (root / "img_align_celeba").exists()
-    with zipfile.ZipFile(root / "img_align_celeba.zip") as archive:
-        assert archive.namelist() == [f"{folder}/{i:06d}.jpg" for i in range(1, 6)]
-        assert archive.read(f"{folder}/000001.jpg")[:2] == b"\xff\xd8"  # a JPEG
-
-
-def test_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
-    (tmp_path / "old.txt").write_text("stale")
-
-    with pytest.raises(ConfigError, match="not an empty folder"):
-        generate_faces(tmp_path, 3, workers=1)
-
-
-@pytest.mark.parametrize(
-    ("count", "layout", "workers", "message"),
-    [(0, "official", 1, "count >= 1"), (3, "official", 0, "workers >= 1"), (3, "tar", 1, "layout")],
-)
-def test_refuses_bad_requests(
-    tmp_path: Path, count: int, layout: str, workers: int, message: str
-) -> None:
-    with pytest.raises(ConfigError, match=message):
-        generate_faces(tmp_path / "faces", count, layout=layout, workers=workers)  # type: ignore[arg-type]
