@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from training.config import PRESETS, ModelConfig, TrainConfig
+from training.datasets.celeba import CELEBA_LAYOUTS
 from training.errors import TrainingError
 from training.vocabulary import Norm, Reconstruction, Upsample
 from vae_core.vocabulary import ModelKind, values
@@ -111,7 +112,12 @@ def cmd_faces(args: argparse.Namespace) -> None:
     from training.faces.writer import generate_faces
 
     root = generate_faces(
-        args.out, args.count, seed=args.seed, layout=args.layout, zip_images=args.zip
+        args.out,
+        args.count,
+        seed=args.seed,
+        layout=args.layout,
+        zip_images=args.zip,
+        workers=args.workers,
     )
     print(f"{args.count} faces written to {root}")
 
@@ -131,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--count", type=int, default=20000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layout", choices=["official", "kaggle"], default="official")
+    p.add_argument("--layout", choices=list(CELEBA_LAYOUTS), default="official")
     p.add_argument("--zip", action="store_true", help="write img_align_celeba.zip")
     p.add_argument("--workers", type=int, default=2, help="drawing processes")
     return parser
