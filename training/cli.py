@@ -10,22 +10,25 @@ from pathlib import Path
 
 from training.config import PRESETS, ModelConfig, TrainConfig
 from training.datasets.celeba import CELEBA_LAYOUTS
+from training.datasets.registry import DATASETS, dataset_entry, resolve_image_size
 from training.errors import TrainingError
 from training.vocabulary import Norm, Reconstruction, Upsample
 from vae_core.vocabulary import ModelKind, values
 
-DATASET_DEFAULTS: dict[str, tuple[str, Reconstruction]] = {
-    "fashion-mnist": ("fashion", "bce"),
-    "celeba": ("faces", "mse"),
-}
+
+def _image_size_help() -> str:
+    sides = "; ".join(
+        f"{name} {'/'.join(map(str, entry.image_sizes))}" for name, entry in DATASETS.items()
+    )
+    return f"side of the model's input (default: the dataset's own; {sides})"
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an AE or VAE, then export its bundle")
     p.add_argument("--name", required=True, help="bundle name: models/<name>, runs/<name>")
-    p.add_argument("--dataset", choices=sorted(DATASET_DEFAULTS), default="fashion-mnist")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=TrainConfig.dataset)
     p.add_argument("--data-dir", help="dataset folder (else $FASHION_MNIST_DIR / $CELEBA_DIR, ...)")
-    p.add_argument("--image-size", type=int, default=64, help="CelebA side: 32, 64 or 128")
+    p.add_argument("--image-size", type=int, help=_image_size_help())
     p.add_argument("--arch", choices=sorted(PRESETS), help="architecture preset (by dataset)")
     p.add_argument("--model", choices=values(ModelKind), default="vae")
     p.add_argument("--latent-dim", type=int)
@@ -49,8 +52,12 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]:
-    """Preset by dataset, then explicit flags on top."""
-    preset, reconstruction = DATASET_DEFAULTS[args.dataset]
+    """The dataset's defaults (architecture, reconstruction, image size), then explicit flags.
+
+    The image size is resolved once, from the dataset, for both configs: the side the model sees.
+    """
+    dataset = dataset_entry(args.dataset)
+    image_size = resolve_image_size(args.dataset, args.image_size)
     overrides = {
         "kind": args.model,
         "latent_dim": args.latent_dim,
@@ -59,28 +66,17 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfi
         "widths": tuple(int(w) for w in args.widths.split(",")) if args.widths else None,
     }
     model_config = dataclasses.replace(
-        PRESETS[args.arch or preset], **{k: v for k, v in overrides.items() if v is not None}
+        PRESETS[args.arch or dataset.preset],
+        image_size=image_size,
+        **{k: v for k, v in overrides.items() if v is not None},
     )
-    if args.dataset == "celeba":
-        model_config = dataclasses.replace(model_config, image_size=args.image_size)
-    reconstruction_kind: Reconstruction = args.reconstruction or reconstruction
-    train_config = TrainConfig(
-        name=args.name,
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        image_size=args.image_size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        beta=args.beta,
-        reconstruction=reconstruction_kind,
-        seed=args.seed,
-        max_train_images=args.max_train_images,
-        nll_samples=args.nll_samples,
-        channels_last=args.channels_last,
-        compile=args.compile,
-    )
-    return train_config, model_config
+    # Each run setting is the flag of the same name; these two are resolved above.
+    run = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)}
+    run |= {
+        "image_size": image_size,
+        "reconstruction": args.reconstruction or dataset.reconstruction,
+    }
+    return TrainConfig(**run), model_config
 
 
 def cmd_train(args: argparse.Namespace) -> None:

@@ -4,7 +4,7 @@ run settings. Both are plain dataclasses; unknown keys are an error."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
 from training.errors import ConfigError
 from training.vocabulary import Activation, Norm, Reconstruction, Upsample
@@ -59,9 +59,9 @@ class TrainConfig:
     """One training run."""
 
     name: str = "model"
-    dataset: Literal["fashion-mnist", "celeba"] = "fashion-mnist"
+    dataset: str = "fashion-mnist"  # a name in training.datasets.registry.DATASETS
     data_dir: str | None = None
-    image_size: int = 64
+    image_size: int = 32  # the side of the model's input, one the dataset gives (Fashion-MNIST: 32)
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3

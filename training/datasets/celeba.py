@@ -44,6 +44,7 @@ CELEBA_ATTRIBUTES: tuple[str, ...] = (
 )
 # fmt: on
 CELEBA_IMAGE_SIZES = (32, 64, 128)
+CELEBA_DEFAULT_IMAGE_SIZE = 64
 CELEBA_SPLITS = ("train", "val", "test")  # partition codes 0, 1, 2
 
 
@@ -77,7 +78,7 @@ IMAGE_FOLDER_ORDER = (KAGGLE, OFFICIAL)
 
 def load_celeba(
     root: Path | str | None,
-    image_size: int = 64,
+    image_size: int = CELEBA_DEFAULT_IMAGE_SIZE,
     max_images: int | None = None,
     workers: int = 2,
 ) -> DatasetSplits:

@@ -43,6 +43,7 @@ FASHION_FILES = {
     "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
 FASHION_PREPROCESSING = Preprocessing(color_mode="L", resize=(28, 28), pad=2)
+FASHION_IMAGE_SIZE = FASHION_PREPROCESSING.output_shape[1]  # the side the model sees: 28 + 2 + 2
 VALIDATION_SIZE = 5000  # held out from the end of the training files
 
 
