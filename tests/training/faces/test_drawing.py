@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 
 from training.faces.drawing import MOUTH_INSIDE, draw_face
-from training.faces.records import Face, sample_face
+from training.faces.records import Face, FaceStyle, sample_face
 
 
 def with_attributes(face: Face, **changes: Any) -> Face:
@@ -25,6 +27,30 @@ def pixels(face: Face) -> np.ndarray:
 def changed_region(face: Face, **changes: Any) -> np.ndarray:
     """bool [H, W]: the pixels that differ between `face` and the same face with `changes`."""
     return (pixels(face) != pixels(with_attributes(face, **changes))).any(axis=2)
+
+
+@dataclass(frozen=True)
+class Change:
+    """The pixels of face `index` that change when some of its attributes do."""
+
+    index: int
+    style: FaceStyle
+    region: np.ndarray  # bool [H, W]
+
+    @property
+    def rows(self) -> np.ndarray:
+        return np.nonzero(self.region)[0]
+
+    @property
+    def cols(self) -> np.ndarray:
+        return np.nonzero(self.region)[1]
+
+
+def changes(seed: int, before: dict[str, Any], after: dict[str, Any]) -> Iterator[Change]:
+    """Faces 0..11 of the run `seed`, upright with the attributes `before`: what `after` changes."""
+    for index in range(12):
+        face = with_attributes(sample_face(seed, index), **before)
+        yield Change(index, face.style, changed_region(face, **after))
 
 
 def count_color(image: np.ndarray, color: tuple[int, int, int]) -> int:
@@ -49,16 +75,13 @@ def test_faces_are_celeba_sized_and_leave_the_cropped_rows_empty() -> None:
 
 
 def test_glasses_change_only_the_eye_band() -> None:
-    for index in range(12):
-        face = sample_face(1, index)
-        style = face.style
-        changed = changed_region(with_attributes(face, eyeglasses=False), eyeglasses=True)
-        rows, cols = np.nonzero(changed)
+    for change in changes(1, before={"eyeglasses": False}, after={"eyeglasses": True}):
+        style, index = change.style, change.index
 
-        assert changed.sum() > 0.1 * style.half_width**2, index
-        assert rows.min() >= style.center_y - 0.5 * style.half_width, index
-        assert rows.max() <= style.center_y + 0.3 * style.half_width, index
-        assert np.abs(cols - style.center_x).max() <= style.half_width + 3, index
+        assert change.region.sum() > 0.1 * style.half_width**2, index
+        assert change.rows.min() >= style.center_y - 0.5 * style.half_width, index
+        assert change.rows.max() <= style.center_y + 0.3 * style.half_width, index
+        assert np.abs(change.cols - style.center_x).max() <= style.half_width + 3, index
 
 
 def test_glasses_colour_is_present_exactly_with_eyeglasses() -> None:
@@ -73,14 +96,11 @@ def test_glasses_colour_is_present_exactly_with_eyeglasses() -> None:
 
 
 def test_hat_changes_only_the_head_above_the_eyebrows() -> None:
-    for index in range(12):
-        face = sample_face(3, index)
-        style = face.style
-        changed = changed_region(with_attributes(face, wearing_hat=False), wearing_hat=True)
-        rows, _ = np.nonzero(changed)
+    for change in changes(3, before={"wearing_hat": False}, after={"wearing_hat": True}):
+        style, index = change.style, change.index
 
-        assert changed.sum() > style.half_width**2, index
-        assert rows.max() < style.center_y - 0.4 * style.half_width, index
+        assert change.region.sum() > style.half_width**2, index
+        assert change.rows.max() < style.center_y - 0.4 * style.half_width, index
 
 
 def test_hat_colour_is_present_exactly_with_a_hat() -> None:
@@ -94,17 +114,14 @@ def test_hat_colour_is_present_exactly_with_a_hat() -> None:
 
 
 def test_smiling_changes_only_the_mouth_and_cheeks() -> None:
-    for index in range(12):
-        face = sample_face(5, index)
-        style = face.style
-        changed = changed_region(with_attributes(face, smiling=False), smiling=True)
-        rows, cols = np.nonzero(changed)
+    for change in changes(5, before={"smiling": False}, after={"smiling": True}):
+        style, index = change.style, change.index
 
-        assert changed.sum() > 0.2 * style.half_width**2, index
-        assert rows.min() >= style.center_y + 0.1 * style.half_width, index  # below the eyes
-        assert rows.max() <= style.center_y + style.half_height, index
+        assert change.region.sum() > 0.2 * style.half_width**2, index
+        assert change.rows.min() >= style.center_y + 0.1 * style.half_width, index  # below the eyes
+        assert change.rows.max() <= style.center_y + style.half_height, index
         # the cheeks reach 0.78 of the half-width, plus a pixel of rounding; the face's edge is 1.0
-        assert np.abs(cols - style.center_x).max() <= 0.82 * style.half_width + 1, index
+        assert np.abs(change.cols - style.center_x).max() <= 0.82 * style.half_width + 1, index
 
 
 def test_smiling_flushes_both_cheeks() -> None:
@@ -159,22 +176,18 @@ def test_pale_skin_is_clearly_paler_than_any_other_skin() -> None:
 
 
 def test_bangs_cover_the_forehead() -> None:
-    for index in range(12):
-        face = sample_face(9, index)
-        style = face.style
-        changed = changed_region(with_attributes(face, bangs=False, wearing_hat=False), bangs=True)
-        forehead = changed[round(style.center_y - 0.6 * style.half_width), round(style.center_x)]
+    for change in changes(9, before={"bangs": False, "wearing_hat": False}, after={"bangs": True}):
+        style = change.style
+        forehead = (round(style.center_y - 0.6 * style.half_width), round(style.center_x))
 
-        assert forehead, index
+        assert change.region[forehead], change.index
 
 
 @pytest.mark.parametrize("kind", ["mustache", "goatee", "beard"])
 def test_male_faces_wear_facial_hair_on_the_lower_face(kind: str) -> None:
-    for index in range(12):
-        face = with_attributes(sample_face(10, index), male=False, facial_hair="none")
-        style = face.style
-        changed = changed_region(face, male=True, facial_hair=kind)
-        rows, _ = np.nonzero(changed)
+    beardless = {"male": False, "facial_hair": "none"}
+    for change in changes(10, before=beardless, after={"male": True, "facial_hair": kind}):
+        style, index = change.style, change.index
 
-        assert changed.sum() > 0.1 * style.half_width**2, index
-        assert rows.min() > style.center_y + 0.1 * style.half_width, index
+        assert change.region.sum() > 0.1 * style.half_width**2, index
+        assert change.rows.min() > style.center_y + 0.1 * style.half_width, index
