@@ -15,8 +15,9 @@ PriorKind = Literal["standard_normal", "empirical_gaussian"]
 """Where codes are sampled from: N(0, I) (a VAE's prior), or the Gaussian fitted to the training
 codes (an AE has no prior of its own)."""
 
-LabelKind = Literal["class", "attribute"]
-"""One class per image (Fashion-MNIST), or any number of binary attributes (CelebA)."""
+LabelKind = Literal["class", "attribute", "none"]
+"""One class per image (Fashion-MNIST), any number of binary attributes (CelebA), or no labels at
+all (a plain folder of images: no attribute vectors)."""
 
 InterpolationMethod = Literal["linear", "slerp"]
 """A straight line between two codes, or a great-circle arc (spherical interpolation)."""
@@ -24,8 +25,18 @@ InterpolationMethod = Literal["linear", "slerp"]
 ColorMode = Literal["L", "RGB"]
 """The PIL mode the encoder takes: grayscale or RGB."""
 
-Crop = Literal["none", "center_square"]
-"""Whether an image is cut to its largest centred square before resizing."""
+Crop = Literal["none", "center_square", "pad_square"]
+"""How an image is made square before resizing: not at all, cut to its largest centred square, or
+padded to its smallest enclosing square (centred on black, so nothing is cut off)."""
+
+FolderLayout = Literal["class_folders", "metadata", "unlabeled"]
+"""How a folder of images carries its labels: one subfolder per class (torchvision's ImageFolder),
+a metadata.csv or metadata.jsonl with binary attribute columns (Hugging Face's imagefolder), or
+none."""
+
+SplitSource = Literal["folder", "seeded"]
+"""Where a split of a folder dataset came from: its own subfolder (train/, val/, test/), or a
+seeded draw from the images."""
 
 ReloadOutcome = Literal["added", "replaced", "unchanged", "removed", "kept_previous", "unavailable"]
 """What a reload did with one bundle folder."""
