@@ -80,21 +80,24 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfi
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from training.export import export_bundle
     from training.train import train
 
     train_config, model_config = configs_from_args(args)
     checkpoint = train(train_config, model_config, args.runs_dir / args.name, args.resume)
     if not args.no_export and int(os.environ.get("RANK", "0")) == 0:
-        manifest = export_bundle(checkpoint, args.models_dir / args.name)
-        print(f"bundle written to {args.models_dir / args.name}: {manifest.metrics}")
+        _export(checkpoint, args.models_dir / args.name)
+
+
+def _export(checkpoint: Path, out: Path) -> None:
+    from training.export import export_bundle
+
+    manifest = export_bundle(checkpoint, out)
+    epoch = manifest.training["exported_epoch"]
+    print(f"bundle written to {out} (epoch {epoch}, best validation loss): {manifest.metrics}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from training.export import export_bundle
-
-    manifest = export_bundle(args.checkpoint, args.out)
-    print(f"bundle written to {args.out}: {manifest.metrics}")
+    _export(args.checkpoint, args.out)
 
 
 def cmd_report(args: argparse.Namespace) -> None:

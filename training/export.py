@@ -122,9 +122,12 @@ def attribute_records(z_mean: np.ndarray, split: LabeledImages) -> list[bundle.A
 def export_bundle(
     checkpoint: Path, out_dir: Path, data: DatasetSplits | None = None
 ) -> bundle.Manifest:
-    """Write the bundle to a sibling folder, then swap it in, so readers never see half a bundle."""
+    """Write the bundle to a sibling folder, then swap it in, so readers never see half a bundle.
+
+    The network exported is the checkpoint's best (lowest validation loss); the manifest's
+    `training.exported_epoch` says which epoch that was."""
     ckpt = Checkpoint.load(checkpoint)
-    model = ckpt.build_model()
+    model = ckpt.build_best_model()
     cfg = ckpt.train_config
     data = data or load_run_dataset(cfg)
     staging = out_dir.with_name(f".{out_dir.name}.staging")
@@ -167,6 +170,7 @@ def _manifest(
         training={
             **to_dict(ckpt.train_config),
             "epochs_completed": ckpt.epoch,
+            "exported_epoch": ckpt.exported_epoch,
             "steps": ckpt.step,
             "best_val_loss": ckpt.best_val_loss,
         },

@@ -30,7 +30,11 @@ METRICS_LOG = "metrics.jsonl"
 
 @dataclass
 class Checkpoint:
-    """Everything needed to resume or export: one dict on disk."""
+    """Everything needed to resume or export: one dict on disk.
+
+    `model` and `optimizer` are the last epoch's, which resume continues from; `best_model` holds
+    the weights of the epoch with the lowest validation loss, `best_epoch`, which export writes.
+    """
 
     model: dict[str, Any]
     optimizer: dict[str, Any]
@@ -39,6 +43,8 @@ class Checkpoint:
     epoch: int  # epochs completed
     step: int
     best_val_loss: float
+    best_epoch: int = 0  # 0: none yet (or a checkpoint saved before the best weights were kept)
+    best_model: dict[str, Any] | None = None
 
     def save(self, path: Path) -> None:
         payload = {
@@ -49,6 +55,8 @@ class Checkpoint:
             "epoch": self.epoch,
             "step": self.step,
             "best_val_loss": self.best_val_loss,
+            "best_epoch": self.best_epoch,
+            "best_model": self.best_model,
         }
         tmp = path.with_suffix(".tmp")
         torch.save(payload, tmp)
@@ -66,11 +74,26 @@ class Checkpoint:
             epoch=raw["epoch"],
             step=raw["step"],
             best_val_loss=raw["best_val_loss"],
+            best_epoch=raw.get("best_epoch", 0),
+            best_model=raw.get("best_model"),
         )
 
     def build_model(self) -> AnyAutoencoder:
+        """The network as of the last epoch."""
+        return self._network(self.model)
+
+    def build_best_model(self) -> AnyAutoencoder:
+        """The network as of `exported_epoch`: the best validation loss when one was kept."""
+        return self._network(self.best_model if self.best_model is not None else self.model)
+
+    @property
+    def exported_epoch(self) -> int:
+        """The epoch of `build_best_model`'s weights."""
+        return self.best_epoch if self.best_model is not None else self.epoch
+
+    def _network(self, state: dict[str, Any]) -> AnyAutoencoder:
         model = build_model(self.model_config)
-        model.load_state_dict(self.model)
+        model.load_state_dict(state)
         return model.eval()
 
 
@@ -136,7 +159,10 @@ def _train(
         stats = train_epoch(wrapped, optimizer, data, train_config, epoch, ctx)
         val = validate(model, data.val, data.preprocessing, train_config, ctx)
         ckpt.step += int(stats.pop("steps"))
-        ckpt.epoch, ckpt.best_val_loss = epoch + 1, min(ckpt.best_val_loss, val["val_loss"])
+        ckpt.epoch = epoch + 1
+        if val["val_loss"] < ckpt.best_val_loss:
+            ckpt.best_val_loss, ckpt.best_epoch = val["val_loss"], epoch + 1
+            ckpt.best_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if ctx.is_main:
             ckpt.model, ckpt.optimizer = model.state_dict(), optimizer.state_dict()
             ckpt.save(path)
