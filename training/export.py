@@ -165,6 +165,7 @@ def _manifest(
             label_kind=data.train.label_kind,
             train_size=len(data.train),
             test_size=len(data.test),
+            card=data.card,
         ),
         architecture=to_dict(cfg),
         training={

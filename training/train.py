@@ -3,8 +3,10 @@ JSON-lines metrics, exact resume, and DDP when launched by torchrun."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from tqdm import tqdm
 
 from training.config import ModelConfig, TrainConfig, config_from_dict, to_dict
 from training.datasets.registry import load_dataset
-from training.datasets.splits import DatasetSplits, LabeledImages
+from training.datasets.splits import DatasetSplits, LabeledImages, LoadOptions
 from training.distributed import DistContext, all_reduce_mean, barrier, init_distributed, shutdown
 from training.errors import ConfigError
 from training.losses import LossTerms, autoencoder_loss
@@ -142,6 +144,8 @@ def _train(
 ) -> Path:
     torch.manual_seed(train_config.seed)
     data = load_run_dataset(train_config)
+    # The model takes the images as deep as the dataset gives them (a folder's are 1 or 3).
+    model_config = dataclasses.replace(model_config, channels=data.preprocessing.channels)
     _check_shapes(model_config, data.preprocessing)
     model = build_model(model_config).to(ctx.device)
     model.to(memory_format=ctx.memory_format)  # type: ignore[call-overload]
@@ -174,7 +178,20 @@ def _train(
 def load_run_dataset(config: TrainConfig) -> DatasetSplits:
     """The run's dataset, its images of the side the run's model sees."""
     data_dir = Path(config.data_dir) if config.data_dir else None
-    return load_dataset(config.dataset, data_dir, config.image_size)
+    return load_dataset(config.dataset, data_dir, config.image_size, load_options(config))
+
+
+def load_options(config: TrainConfig) -> LoadOptions:
+    """What the run asks of its dataset's loader; a run needs one full batch of training images."""
+    return LoadOptions(
+        workers=config.workers or os.cpu_count() or 1,
+        channels=config.channels,
+        fit=config.fit,
+        skip_bad_images=config.skip_bad_images,
+        split_seed=config.split_seed,
+        cache_dir=Path(config.cache_dir) if config.cache_dir else None,
+        min_train_images=config.batch_size,
+    )
 
 
 def _check_shapes(model_config: ModelConfig, prep: Preprocessing) -> None:
