@@ -51,13 +51,18 @@ def attribute_rows(split: LabeledImages, count: int) -> list[dict[str, bool]]:
 
 
 def write_metadata_folder(
-    root: Path, split: LabeledImages, count: int, kind: str = "csv", words: tuple = ("0", "1")
+    root: Path,
+    split: LabeledImages,
+    count: int,
+    kind: str = "csv",
+    words: tuple = ("0", "1"),
+    folder: str = "images/",
 ) -> dict[str, dict[str, bool]]:
-    """PNGs in root/images/ listed by root/metadata.<kind> with ATTRIBUTES columns, false and true
-    written as `words` (a CSV) or JSON booleans (a .jsonl): path -> attribute flags."""
+    """Grayscale PNGs in root/<folder> listed by root/metadata.<kind> with ATTRIBUTES columns,
+    false and true written as `words` (a CSV) or JSON booleans (a .jsonl): path -> flags."""
     rows = {}
     for index, flags in enumerate(attribute_rows(split, count)):
-        path = f"images/{index:05d}.png"
+        path = f"{folder}{index:05d}.png"
         save(split.pixels[index], root / path, mode="L")
         rows[path] = flags
     if kind == "csv":
