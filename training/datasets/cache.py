@@ -19,7 +19,8 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from training.datasets.images import all_grayscale, decode_files
+from training.errors import ConfigError
 from vae_core.files import TEMPORARY_SUFFIX, remove_stale_temporaries, write_json_atomic
 from vae_core.preprocess import Preprocessing
 
@@ -80,8 +82,9 @@ class PixelCache:
         if record.is_file():
             return bool(json.loads(record.read_text())["grayscale"])
         grayscale = all_grayscale(self.root, paths, workers)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(record, {"grayscale": grayscale})
+        with _writing(self.folder):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(record, {"grayscale": grayscale})
         return grayscale
 
     def decoded(
@@ -96,7 +99,8 @@ class PixelCache:
         if cached is not None:
             print(f"{len(cached.pixels)} decoded images mapped from {self.folder / key}.u8")
             return cached
-        return self._write(key, files, preprocessing, workers)
+        with _writing(self.folder):
+            return self._write(key, files, preprocessing, workers)
 
     def _read(self, key: str) -> Decoded | None:
         assert self.folder is not None
@@ -171,6 +175,18 @@ class PixelCache:
                     meta_path.unlink()
             except (OSError, ValueError):  # removed by another run meanwhile: nothing to do
                 continue
+
+
+@contextmanager
+def _writing(folder: Path) -> Iterator[None]:
+    """ConfigError instead of an OSError (no space, no permission) while writing the cache."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the image cache in {folder} ({exc.strerror or exc}); free some space or "
+            "choose another folder with --cache-dir"
+        ) from None
 
 
 def _key(files: Sequence[ImageFile], preprocessing: Preprocessing) -> str:

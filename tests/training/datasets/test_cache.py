@@ -15,7 +15,7 @@ from tests.training.datasets.folders import save, write_class_folders, write_unl
 from training.datasets import cache
 from training.datasets.registry import load_dataset
 from training.datasets.splits import DatasetSplits, LoadOptions
-from training.errors import DatasetInvalid
+from training.errors import ConfigError, DatasetInvalid
 
 COUNT = 40
 
@@ -122,3 +122,10 @@ def test_unreadable_files_are_remembered_with_the_pixels(
 
     assert decoded == [31]
     assert data.card is not None and data.card.skipped_images == 1
+
+
+def test_a_cache_that_cannot_be_written_is_a_config_error(images: Path) -> None:
+    (images.parent / "cache").write_text("a file where the cache folder should be")
+
+    with pytest.raises(ConfigError, match=r"cannot write the image cache in .*--cache-dir"):
+        load(images)
