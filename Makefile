@@ -9,7 +9,7 @@ PORT ?= 8000
 # Debian packages of the test suite's data and tools: Fashion-MNIST, a browser, a font.
 SYSTEM_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core
 
-.PHONY: run test lint audit bench bench-smoke soak soak-smoke system-deps container-deps container-test train-shipped report clean help
+.PHONY: run test lint audit bench bench-smoke bench-folder soak soak-smoke system-deps container-deps container-test train-shipped report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
@@ -18,6 +18,7 @@ help:
 	@echo "make audit   pip-audit on the pinned runtime dependencies"
 	@echo "make bench   load benchmark against raw ONNX Runtime and the HTTP floor"
 	@echo "make soak    60 s mixed-load soak: errors and RSS over time"
+	@echo "make bench-folder  a 200,000-image folder: decode, cache, first step, RSS"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +58,11 @@ bench: $(VENV)/.dev
 
 bench-smoke: $(VENV)/.dev
 	$(PY) -m bench --smoke
+
+# A folder of 200,000 generated faces (written once into data/bench, ~2.2 GB, plus a 2.5 GB
+# cache): decode throughput, cache size, time to the first training step, peak RSS.
+bench-folder: $(VENV)/.dev
+	$(PY) -m bench.folder_dataset $(BENCH_ARGS)
 
 # Soak on loopback: mixed endpoints, 32 clients, 60 s; fails on any error or RSS growth >= 10%.
 soak: $(VENV)/.dev
