@@ -181,6 +181,12 @@ def load_run_dataset(config: TrainConfig) -> DatasetSplits:
     return load_dataset(config.dataset, data_dir, config.image_size, load_options(config))
 
 
+def run_config_of(training: dict[str, Any]) -> TrainConfig:
+    """The run settings a manifest's `training` records (beside the run's results)."""
+    names = {field.name for field in dataclasses.fields(TrainConfig)}
+    return config_from_dict(TrainConfig, {k: v for k, v in training.items() if k in names})
+
+
 def load_options(config: TrainConfig) -> LoadOptions:
     """What the run asks of its dataset's loader; a run needs one full batch of training images."""
     return LoadOptions(

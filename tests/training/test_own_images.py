@@ -152,3 +152,17 @@ def test_the_manifest_carries_the_dataset_card_and_the_exported_epoch(
     assert classes["training"]["epochs_completed"] == 2
     assert details["metadata-csv"]["preprocessing"]["crop"] == "pad_square"
     assert details["unlabeled"]["dataset"]["label_kind"] == "none"
+
+
+@pytest.mark.parametrize(("name", "sweeps"), [("metadata-csv", True), ("unlabeled", False)])
+def test_report_draws_a_folder_bundle_from_the_folder_it_was_trained_on(
+    models: Path, tmp_path: Path, name: str, sweeps: bool
+) -> None:
+    from training.report import write_report
+
+    paths = write_report(models / name, tmp_path)
+
+    names = {path.name for path in paths}
+    assert {"latent_scatter.png", "reconstructions.png", "samples.png"} <= names
+    assert ("attribute_sweeps.png" in names) == sweeps  # an unlabeled model has no vectors
+    assert all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in paths)
