@@ -28,7 +28,7 @@ class Problems:
         items, the count of the others (None: list every one)."""
         shown = items if limit is None else items[:limit]
         more = [f"... and {len(items) - len(shown)} more"] if len(items) > len(shown) else []
-        self.lines.append("\n".join([summary, *(f"    {item}" for item in [*shown, *more])]))
+        self.lines.append("\n".join([summary, *(f"      {item}" for item in [*shown, *more])]))
 
     def raise_if_any(self) -> None:
         """DatasetInvalid listing every problem, if there is one."""

@@ -63,7 +63,7 @@ def test_an_image_with_no_metadata_row(fashion: DatasetSplits, tmp_path: Path) -
     write_metadata_folder(tmp_path, fashion.train, 20)
     save(fashion.train.pixels[50], tmp_path / "images" / "extra.png")
 
-    assert "1 images have no metadata row:\n    images/extra.png" in problems(tmp_path)
+    assert "1 images have no metadata row:\n      images/extra.png" in problems(tmp_path)
 
 
 def test_values_that_are_not_binary_name_their_rows(fashion: DatasetSplits, tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_a_class_folder_with_no_images(fashion: DatasetSplits, tmp_path: Path) -
     (tmp_path / "Hats").mkdir()
     (tmp_path / "Hats" / "readme.txt").write_text("to do")
 
-    assert "1 class folders hold no images:\n    Hats/" in problems(tmp_path)
+    assert "1 class folders hold no images:\n      Hats/" in problems(tmp_path)
 
 
 def test_one_class_folder_only(fashion: DatasetSplits, tmp_path: Path) -> None:
@@ -141,9 +141,9 @@ def test_unreadable_images_are_each_named(fashion: DatasetSplits, tmp_path: Path
     message = problems(tmp_path)
 
     assert "3 images cannot be read (leave them out with --skip-bad-images):" in message
-    assert re.search(r"\n    cut\.jpg: OSError: .*[Tt]runcated", message)
-    assert "    empty.jpg: not an image file that Pillow can read" in message
-    assert "    text.png: not an image file that Pillow can read" in message
+    assert re.search(r"\n      cut\.jpg: OSError: .*[Tt]runcated", message)
+    assert "\n      empty.jpg: not an image file that Pillow can read" in message
+    assert "\n      text.png: not an image file that Pillow can read" in message
 
 
 def test_skip_bad_images_leaves_them_out_and_counts_them(
