@@ -39,7 +39,7 @@ from training.errors import ConfigError, DatasetInvalid, DatasetNotFound
 from training.vocabulary import Fit
 from vae_core.bundle import DatasetCard, SplitCard
 from vae_core.preprocess import Preprocessing
-from vae_core.vocabulary import FolderLayout, LabelKind, SplitSource
+from vae_core.vocabulary import Crop, FolderLayout, LabelKind, SplitSource
 
 IMAGE_SUFFIXES = (
     ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm",
@@ -49,7 +49,7 @@ SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "validation"), "test": ("te
 HELD_OUT = 0.1  # the share of a drawn val or test split
 FOLDER_DEFAULT_IMAGE_SIZE = 64
 FOLDER_IMAGE_SIZES = range(8, 1025)  # the model's side also needs one halving per conv width
-CROPS = {"crop": "center_square", "pad": "pad_square"}
+CROPS: dict[Fit, Crop] = {"crop": "center_square", "pad": "pad_square"}
 
 
 def load_folder(root: Path | None, image_size: int, options: LoadOptions) -> DatasetSplits:

@@ -167,10 +167,10 @@ def all_grayscale(root: Path, paths: Sequence[str], workers: int) -> bool:
     """Whether every readable file of `paths` is a grayscale image, from its header alone."""
     jobs = _file_jobs(root, paths)
     with tqdm(total=len(paths), unit="img", desc="reading image modes", disable=None) as bar:
-        for any_colour in map_in_order(colour_job, jobs, workers):
+        for job, any_colour in zip(jobs, map_in_order(colour_job, jobs, workers), strict=True):
             if any_colour:
                 return False
-            bar.update(DECODE_CHUNK)
+            bar.update(len(job.paths))
     return True
 
 
