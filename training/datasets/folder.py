@@ -117,20 +117,23 @@ def list_images(root: Path) -> list[ImageFile]:
     pending, seen = [""], set()
     while pending:
         prefix = pending.pop()
-        status = (root / prefix).stat()
-        if (status.st_dev, status.st_ino) in seen:
-            continue
-        seen.add((status.st_dev, status.st_ino))
-        with os.scandir(root / prefix) as entries:
-            for entry in entries:
-                if entry.name.startswith((".", "__")):
-                    continue
-                if entry.is_dir():
-                    pending.append(f"{prefix}{entry.name}/")
-                elif entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file():
-                    stat = entry.stat()
-                    found.append(ImageFile(prefix + entry.name, stat.st_size, stat.st_mtime_ns))
-    return sorted(found, key=lambda file: file.path)
+        try:
+            status = (root / prefix).stat()
+            if (status.st_dev, status.st_ino) in seen:
+                continue
+            seen.add((status.st_dev, status.st_ino))
+            with os.scandir(root / prefix) as entries:
+                for entry in entries:
+                    if entry.name.startswith((".", "__")):
+                        continue
+                    if entry.is_dir():
+                        pending.append(f"{prefix}{entry.name}/")
+                    elif entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file():
+                        stat = entry.stat()
+                        found.append(ImageFile(prefix + entry.name, stat.st_size, stat.st_mtime_ns))
+        except OSError as exc:
+            raise DatasetInvalid(f"{root / prefix}: cannot be listed ({exc.strerror})") from None
+    return sorted(found, key=_path)
 
 
 # ---------------------------------------------------------------------------------- splits
