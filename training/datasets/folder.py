@@ -194,7 +194,8 @@ def _draw(files: list[ImageFile], held_out: list[str], seed: int) -> dict[str, l
     size = max(1, round(HELD_OUT * len(files)))
     parts = {split: order[i * size : (i + 1) * size] for i, split in enumerate(held_out)}
     parts["train"] = order[len(held_out) * size :]
-    return {split: sorted((files[i] for i in index), key=_path) for split, index in parts.items()}
+    # `files` are sorted by path, so sorting the indices sorts each split by path
+    return {split: [files[i] for i in np.sort(index)] for split, index in parts.items()}
 
 
 def _path(file: ImageFile) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,22 +62,32 @@ def read_metadata(path: Path, prefix: str, problems: Problems) -> MetadataTable:
     where = f"{prefix}{path.name}"
     read = _csv_rows if path.suffix == ".csv" else _jsonl_rows
     table: MetadataTable | None = None
-    for line, values in read(path, where, problems):
+    for line, columns, name, values in read(path, where, problems):
         if table is None:
-            table = MetadataTable(columns=[key for key in values if key != FILE_NAME])
-        _add_row(table, f"{where} line {line}", prefix, values, problems)
-    return table or MetadataTable(columns=[])
+            table = MetadataTable(columns=list(columns))
+        ordered = _in_order(columns, values, table.columns)
+        if ordered is None:
+            problems.add(f"{where} line {line}: columns {columns}, not {table.columns}")
+            continue
+        relative = _relative(name, f"{where} line {line}", problems)
+        if relative:
+            _add_row(table, f"{where} line {line}", prefix + relative, ordered)
+    return table if table is not None else MetadataTable(columns=[])
 
 
-def _csv_rows(
-    path: Path, where: str, problems: Problems
-) -> Iterator[tuple[int, dict[str, object]]]:
+Row = tuple[int, list[str], object, Sequence[object]]
+"""(line number, attribute columns, file_name, values in column order) of a metadata row."""
+
+
+def _csv_rows(path: Path, where: str, problems: Problems) -> Iterator[Row]:
     with path.open(newline="", encoding="utf-8-sig") as file:
         reader = csv.reader(file)
         header = next(reader, [])
         if FILE_NAME not in header or len(set(header)) < len(header):
             problems.add(f"{where} line 1: the header needs a {FILE_NAME} column and unique names")
             return
+        name_at = header.index(FILE_NAME)
+        columns = header[:name_at] + header[name_at + 1 :]
         for tokens in reader:
             if not any(token.strip() for token in tokens):
                 continue  # a blank line
@@ -87,12 +97,11 @@ def _csv_rows(
                     f"{len(header)}"
                 )
                 continue
-            yield reader.line_num, dict(zip(header, tokens, strict=True))
+            name = tokens.pop(name_at)
+            yield reader.line_num, columns, name, tokens
 
 
-def _jsonl_rows(
-    path: Path, where: str, problems: Problems
-) -> Iterator[tuple[int, dict[str, object]]]:
+def _jsonl_rows(path: Path, where: str, problems: Problems) -> Iterator[Row]:
     with path.open(encoding="utf-8-sig") as file:
         for number, text in enumerate(file, start=1):
             if not text.strip():
@@ -105,38 +114,49 @@ def _jsonl_rows(
             if not isinstance(values, dict):
                 problems.add(f"{where} line {number}: expected a JSON object")
                 continue
-            yield number, values
+            name = values.pop(FILE_NAME, None)
+            yield number, list(values), name, list(values.values())
 
 
-def _add_row(
-    table: MetadataTable, where: str, prefix: str, values: dict[str, object], problems: Problems
-) -> None:
-    name = values.get(FILE_NAME)
+def _in_order(
+    columns: list[str], values: Sequence[object], wanted: list[str]
+) -> Sequence[object] | None:
+    """A row's values in the table's column order (a JSON object's keys may come in any order);
+    None if the row has other columns."""
+    if columns == wanted:
+        return values
+    if sorted(columns) != sorted(wanted):
+        return None
+    by_column = dict(zip(columns, values, strict=True))
+    return [by_column[column] for column in wanted]
+
+
+def _relative(name: object, where: str, problems: Problems) -> str:
+    """The row's file_name as a normalised relative path; "" (and a problem) if it is not one."""
     relative = posixpath.normpath(name) if isinstance(name, str) and name.strip() else ""
     if not relative or relative.startswith(("/", "../")) or relative == "..":
         problems.add(f"{where}: {FILE_NAME} {name!r} is not a path inside the folder")
-        return
-    missing = [column for column in table.columns if column not in values]
-    extra = [key for key in values if key != FILE_NAME and key not in table.columns]
-    if missing or extra:
-        problems.add(
-            f"{where}: other columns than the first row's (missing {missing}, extra {extra})"
-        )
-        return
+        return ""
+    return relative
+
+
+def _add_row(table: MetadataTable, where: str, path: str, values: Sequence[object]) -> None:
     row = len(table)
-    table.paths.append(prefix + relative)
+    table.paths.append(path)
     table.wheres.append(where)
-    for column, name in enumerate(table.columns):
-        code = _code(values[name])
-        table.codes.append(code)
-        if code == NOT_BINARY:
-            table.not_binary.append((row, column, repr(values[name])))
+    codes = [_WORDS.get(value, -1) if type(value) is str else -1 for value in values]
+    if -1 in codes:  # not all usual words: the slow way, and every other value named
+        codes = [_code(value) for value in values]
+        table.not_binary += [
+            (row, column, repr(values[column]))
+            for column, code in enumerate(codes)
+            if code == NOT_BINARY
+        ]
+    table.codes += bytes(codes)
 
 
 def _code(value: object) -> int:
     """The code of a value: JSON true and "True" are TRUE, 0.0 is ZERO, "yes" is NOT_BINARY."""
-    if isinstance(value, str) and value in _WORDS:  # the usual case, first: millions of values
-        return _WORDS[value]
     if isinstance(value, bool):
         return TRUE if value else FALSE
     if isinstance(value, int | float) and value in (0, 1, -1):
