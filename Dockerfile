@@ -24,8 +24,11 @@ RUN groupadd --gid 10001 app \
 FROM base AS wheel
 WORKDIR /src
 COPY pyproject.toml ./
+COPY vae_core/ vae_core/
 COPY service/ service/
 COPY training/ training/
+COPY vae_client/ vae_client/
+COPY vae_serve/ vae_serve/
 RUN pip wheel --no-deps --wheel-dir /dist .
 
 # ------------------------------------------------------------------------------ runtime-venv
