@@ -1,7 +1,8 @@
 """Examples for the OpenAPI docs, so "Try it out" works on the shipped models as they are.
 
 The images are real Fashion-MNIST test images (MIT licence, Zalando Research), stored as small PNGs.
-Regenerate with `training.data.load_fashion_mnist().test.pixels[i]` saved as PNG (optimize=True).
+Regenerate with `training.datasets.fashion_mnist.load_fashion_mnist().test.pixels[i]` saved as PNG
+(optimize=True).
 """
 
 from __future__ import annotations

@@ -7,34 +7,39 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import Literal
 
 from training.config import PRESETS, ModelConfig, TrainConfig
+from training.datasets.celeba import CELEBA_LAYOUTS
+from training.datasets.registry import DATASETS, dataset_entry, resolve_image_size
 from training.errors import TrainingError
+from training.vocabulary import Norm, Reconstruction, Upsample
+from vae_core.vocabulary import ModelKind, values
 
-DATASET_DEFAULTS: dict[str, tuple[str, Literal["bce", "mse"]]] = {
-    "fashion-mnist": ("fashion", "bce"),
-    "celeba": ("faces", "mse"),
-}
+
+def _image_size_help() -> str:
+    sides = "; ".join(
+        f"{name} {'/'.join(map(str, entry.image_sizes))}" for name, entry in DATASETS.items()
+    )
+    return f"side of the model's input (default: the dataset's own; {sides})"
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an AE or VAE, then export its bundle")
     p.add_argument("--name", required=True, help="bundle name: models/<name>, runs/<name>")
-    p.add_argument("--dataset", choices=sorted(DATASET_DEFAULTS), default="fashion-mnist")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=TrainConfig.dataset)
     p.add_argument("--data-dir", help="dataset folder (else $FASHION_MNIST_DIR / $CELEBA_DIR, ...)")
-    p.add_argument("--image-size", type=int, default=64, help="CelebA side: 32, 64 or 128")
+    p.add_argument("--image-size", type=int, help=_image_size_help())
     p.add_argument("--arch", choices=sorted(PRESETS), help="architecture preset (by dataset)")
-    p.add_argument("--model", choices=["ae", "vae"], default="vae")
+    p.add_argument("--model", choices=values(ModelKind), default="vae")
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--widths", help="comma-separated conv widths, e.g. 32,64,128")
-    p.add_argument("--norm", choices=["none", "batch"])
-    p.add_argument("--upsample", choices=["conv_transpose", "resize_conv"])
+    p.add_argument("--norm", choices=values(Norm))
+    p.add_argument("--upsample", choices=values(Upsample))
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
-    p.add_argument("--reconstruction", choices=["bce", "mse"], help="by dataset: bce / mse")
+    p.add_argument("--reconstruction", choices=values(Reconstruction), help="by dataset: bce / mse")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-train-images", type=int, help="train on the first N images only")
     p.add_argument("--nll-samples", type=int, default=50, help="importance samples for test NLL")
@@ -47,8 +52,12 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]:
-    """Preset by dataset, then explicit flags on top."""
-    preset, reconstruction = DATASET_DEFAULTS[args.dataset]
+    """The dataset's defaults (architecture, reconstruction, image size), then explicit flags.
+
+    The image size is resolved once, from the dataset, for both configs: the side the model sees.
+    """
+    dataset = dataset_entry(args.dataset)
+    image_size = resolve_image_size(args.dataset, args.image_size)
     overrides = {
         "kind": args.model,
         "latent_dim": args.latent_dim,
@@ -57,28 +66,17 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfi
         "widths": tuple(int(w) for w in args.widths.split(",")) if args.widths else None,
     }
     model_config = dataclasses.replace(
-        PRESETS[args.arch or preset], **{k: v for k, v in overrides.items() if v is not None}
+        PRESETS[args.arch or dataset.preset],
+        image_size=image_size,
+        **{k: v for k, v in overrides.items() if v is not None},
     )
-    if args.dataset == "celeba":
-        model_config = dataclasses.replace(model_config, image_size=args.image_size)
-    reconstruction_kind: Literal["bce", "mse"] = args.reconstruction or reconstruction
-    train_config = TrainConfig(
-        name=args.name,
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        image_size=args.image_size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        beta=args.beta,
-        reconstruction=reconstruction_kind,
-        seed=args.seed,
-        max_train_images=args.max_train_images,
-        nll_samples=args.nll_samples,
-        channels_last=args.channels_last,
-        compile=args.compile,
-    )
-    return train_config, model_config
+    # Each run setting is the flag of the same name; these two are resolved above.
+    run = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)}
+    run |= {
+        "image_size": image_size,
+        "reconstruction": args.reconstruction or dataset.reconstruction,
+    }
+    return TrainConfig(**run), model_config
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -107,10 +105,15 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_faces(args: argparse.Namespace) -> None:
-    from training.faces import generate_faces
+    from training.faces.writer import generate_faces
 
     root = generate_faces(
-        args.out, args.count, seed=args.seed, layout=args.layout, zip_images=args.zip
+        args.out,
+        args.count,
+        seed=args.seed,
+        layout=args.layout,
+        zip_images=args.zip,
+        workers=args.workers,
     )
     print(f"{args.count} faces written to {root}")
 
@@ -130,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--count", type=int, default=20000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layout", choices=["official", "kaggle"], default="official")
+    p.add_argument("--layout", choices=list(CELEBA_LAYOUTS), default="official")
     p.add_argument("--zip", action="store_true", help="write img_align_celeba.zip")
     p.add_argument("--workers", type=int, default=2, help="drawing processes")
     return parser

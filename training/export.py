@@ -15,11 +15,11 @@ import torch
 from torch import Tensor, nn
 
 from training.config import to_dict
-from training.data import DatasetSplits, LabeledImages, load_dataset
+from training.datasets.splits import DatasetSplits, LabeledImages
 from training.errors import TrainingError
 from training.evaluate import encode_means, test_metrics
 from training.models import AnyAutoencoder, DiagonalGaussian
-from training.train import Checkpoint
+from training.train import Checkpoint, load_run_dataset
 from vae_core import bundle
 from vae_core.files import write_json_atomic
 from vae_core.latent import attribute_record, empirical_prior
@@ -126,9 +126,7 @@ def export_bundle(
     ckpt = Checkpoint.load(checkpoint)
     model = ckpt.build_model()
     cfg = ckpt.train_config
-    data = data or load_dataset(
-        cfg.dataset, Path(cfg.data_dir) if cfg.data_dir else None, cfg.image_size
-    )
+    data = data or load_run_dataset(cfg)
     staging = out_dir.with_name(f".{out_dir.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

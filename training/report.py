@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from training.data import DatasetSplits, load_dataset
+from training.datasets.registry import load_dataset
+from training.datasets.splits import DatasetSplits
 from vae_core.graphs import OnnxAutoencoder, load_autoencoder, session_options
 from vae_core.latent import interpolate
 
@@ -41,7 +42,7 @@ def write_report(
     data = load_dataset(
         model.manifest.dataset.name,
         Path(data_dir) if data_dir else None,
-        model.manifest.preprocessing.resize[0],
+        model.manifest.image.height,  # the side the model sees (Fashion-MNIST's 28 padded to 32)
     )
     test = data.test.subset(slice(0, 5000))
     z_test = encode(model, test.pixels)

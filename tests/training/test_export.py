@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.training.conftest import TINY, tiny_run
-from training.data import DatasetSplits
+from training.datasets.splits import DatasetSplits
 from training.errors import TrainingError
 from training.evaluate import encode_means
 from training.export import check_parity, export_bundle
@@ -142,3 +142,29 @@ def test_report_draws_every_figure_from_the_bundle(
     assert {"interpolation.png", "attribute_sweeps.png", "code_histograms.png"} <= names
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
+
+
+def test_manifest_records_the_image_size_the_model_sees(bundles: dict[str, Path]) -> None:
+    for path in bundles.values():
+        manifest = bundle.read_manifest(path)
+
+        assert manifest.training["image_size"] == manifest.architecture["image_size"] == 32
+        assert manifest.image.height == manifest.image.width == 32
+
+
+def test_a_fashion_checkpoint_that_recorded_image_size_64_still_loads_and_exports(
+    checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    """Runs saved before the image size was resolved from the dataset recorded the old default 64
+    for Fashion-MNIST; their models saw 32x32 images. Export reads the real dataset here."""
+    saved = torch.load(checkpoints["ae"], weights_only=True)
+    saved["train_config"]["image_size"] = 64
+    old = tmp_path / "old.pt"
+    torch.save(saved, old)
+
+    ckpt = Checkpoint.load(old)
+    manifest = export_bundle(old, tmp_path / "old-ae")
+
+    assert ckpt.train_config.image_size == ckpt.model_config.image_size == 32
+    assert manifest.training["image_size"] == manifest.architecture["image_size"] == 32
+    assert manifest.dataset.test_size == 10000
