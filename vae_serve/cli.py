@@ -60,11 +60,11 @@ def _serve(argv: list[str]) -> int:
 
 
 def _train(argv: list[str]) -> int:
-    from training.cli import main as train
-
     try:
+        from training.cli import main as train
+
         return train(argv)
-    except ModuleNotFoundError as missing:
+    except ModuleNotFoundError as missing:  # at import, or when the command loads torch
         if (missing.name or "").split(".")[0] not in TRAINING_EXTRA:
             raise
         return _fail(
