@@ -8,6 +8,8 @@ a hang or a crash; and the service is healthy after it. The nastiest also go to 
 | `.decoder`; an unknown graph; a versions path     |     | graphs; a versions path: no such      |
 |                                                   |     | endpoint                              |
 | GET on /infer                                     | 405 | "Method Not Allowed", in V2's shape   |
+| model "..", "...", "café.encoder", NUL, RTL       | 404 | "no model named": metadata, ready and |
+| override: GET, GET /ready, POST /infer            |     | infer                                 |
 | datatype FP64, INT32, BYTES, "fp32"               | 422 | "must be FP32"                        |
 | shape of the wrong rank or size; N = 0; N = 257   | 422 | "must have shape [N, ...] with 1 <= N |
 |                                                   |     | <= 256" (VAE_SERVE_MAX_ITEMS)         |
@@ -47,6 +49,13 @@ ENCODER, DECODER = f"{VAE}.encoder", f"{VAE}.decoder"
 IMAGE = [1, 1, 32, 32]  # the encoder's input, one image
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BUDGET = "more than any valid request"
+ODD_NAMES = {  # percent-encoded, as a client sends them
+    "dot-dot": "%2E%2E",
+    "unicode": "caf%C3%A9.encoder",
+    "nul": "a%00b.decoder",
+    "rtl-override": "%E2%80%AEevil.encoder",
+    "dots-only": "...",
+}
 
 
 def tensor(name: str, shape: list[int], datatype: str = "FP32", **fields: Any) -> dict[str, Any]:
@@ -99,6 +108,16 @@ CORPUS = [
     Hostile("unknown-graph", f"{VAE}.middle", request, 404, "<bundle>.decoder"),
     Hostile("versions-path", ENCODER, lambda: None, 404, "no such endpoint", "GET", "/versions/1"),
     Hostile("get-on-infer", ENCODER, lambda: None, 405, "Method Not Allowed", "GET"),
+    *(
+        Hostile(f"odd-name-{name}{route or '-metadata'}", odd, lambda: None, 404,
+                "no model named", "GET", route)
+        for name, odd in ODD_NAMES.items()
+        for route in ("", "/ready")
+    ),
+    *(
+        Hostile(f"odd-name-{name}-infer", odd, request, 404, "no model named")
+        for name, odd in ODD_NAMES.items()
+    ),
     *(
         refused(f"datatype-{kind}", ENCODER, encoder_input(datatype=kind), "must be FP32")
         for kind in ("FP64", "INT32", "BYTES", "fp32")
