@@ -25,9 +25,11 @@ from service.openapi import openapi_builder
 from service.operations.attributes import AttributeOperations
 from service.operations.latent import LatentOperations
 from service.operations.models import ModelOperations
+from service.operations.v2 import InferenceOperations
 from service.registry import ModelRegistry
 from service.runtime import BatchingOptions, InferencePool, RuntimeOptions, load_model
 from service.schemas.requests import REQUEST_MODELS
+from service.schemas.v2 import GRAPHS as V2_GRAPHS
 
 logger = logging.getLogger("vae_serve")
 
@@ -60,12 +62,14 @@ def create_app(settings: Settings) -> FastAPI:
     auth = [Depends(require_api_key)] if settings.api_key is not None else []
     for router in routes.OPEN:
         app.include_router(router)
-    for router in routes.V1:
+    for router in routes.PROTECTED:
         app.include_router(router, dependencies=auth)
     app.openapi = openapi_builder(  # type: ignore[method-assign]
         app, REQUEST_MODELS, settings.max_items
     )
-    install_handlers(app, routes=[r for router in routes.OPEN + routes.V1 for r in router.routes])
+    install_handlers(
+        app, routes=[r for router in routes.OPEN + routes.PROTECTED for r in router.routes]
+    )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -76,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
             expose_headers=[REQUEST_ID_HEADER],
         )
     app.add_middleware(
-        RequestObserver, metrics=services.metrics, known_model=services.registry.known
+        RequestObserver, metrics=services.metrics, known_model=partial(_known, services.registry)
     )
     return app
 
@@ -110,7 +114,14 @@ def _services(settings: Settings) -> Services:
         models=ModelOperations(registry, attributes, pool),
         latent=LatentOperations(attributes, limits, pool),
         attributes=AttributeOperations(attributes, limits, pool),
+        inference=InferenceOperations(registry, pool, settings.max_items),
     )
+
+
+def _known(registry: ModelRegistry, name: str) -> bool:
+    """A model name worth a metrics label: a bundle's, or one of its V2 graphs' (bounded too)."""
+    bundle, _, graph = name.rpartition(".")
+    return registry.known(name) or (graph in V2_GRAPHS and registry.known(bundle))
 
 
 def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

@@ -20,6 +20,7 @@ from service.metrics import Metrics
 from service.operations.attributes import AttributeOperations
 from service.operations.latent import LatentOperations
 from service.operations.models import ModelOperations
+from service.operations.v2 import InferenceOperations
 from service.registry import Loaded, ModelRegistry
 from service.runtime import InferencePool
 from service.schemas.fields import CUSTOM_NAME_PATTERN
@@ -37,6 +38,7 @@ class Services:
     models: ModelOperations
     latent: LatentOperations
     attributes: AttributeOperations
+    inference: InferenceOperations  # the Open Inference Protocol (V2)
 
 
 async def get_services(request: Request) -> Services:

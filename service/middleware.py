@@ -93,7 +93,7 @@ class BodyLimit:
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             scope.setdefault("state", {})[ERROR_CODE_STATE] = PayloadTooLarge.code
-            await self._reject(send)
+            await self._reject(scope["path"], send)
             return
         received = 0
 
@@ -110,8 +110,8 @@ class BodyLimit:
     def _message(self) -> str:
         return f"request body over {self.max_bytes} bytes (VAE_SERVE_MAX_BODY_BYTES)"
 
-    async def _reject(self, send: Send) -> None:
-        body = orjson.dumps(error_body(PayloadTooLarge.code, self._message()))
+    async def _reject(self, path: str, send: Send) -> None:
+        body = orjson.dumps(error_body(PayloadTooLarge.code, self._message(), path=path))
         headers: list[Any] = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

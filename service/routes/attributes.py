@@ -19,6 +19,7 @@ router = APIRouter(prefix="/v1", tags=["attributes"])
 
 @router.get(
     "/models/{model}/attributes",
+    operation_id="list_attributes",
     summary="The model's attribute vectors, built-in and custom",
     responses=errors(*MODEL),
 )
@@ -29,6 +30,7 @@ async def list_attributes(model: ModelDep, services: ServicesDep) -> AttributeLi
 @router.get(
     # `:path`: built-in names may hold a slash (Fashion-MNIST's "T-shirt/top").
     "/models/{model}/attributes/{name:path}",
+    operation_id="get_attribute",
     summary="One attribute vector",
     responses=errors(*MODEL),
 )
@@ -40,6 +42,7 @@ async def get_attribute(
 
 @router.put(
     "/models/{model}/attributes/{name}",
+    operation_id="put_attribute",
     summary="Create or replace a custom attribute vector from example images",
     description="The vector is the mean z_mean of the positive examples minus that of the "
     "negative ones, as in training. Needs at least 3 of each. 201 when new, 200 when replaced.",
@@ -61,6 +64,7 @@ async def put_attribute(
 
 @router.delete(
     "/models/{model}/attributes/{name}",
+    operation_id="delete_attribute",
     summary="Delete a custom attribute vector",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,

@@ -20,6 +20,7 @@ router = APIRouter(prefix="/v1", tags=["latent space"])
 
 @router.post(
     "/models/{model}/encode",
+    operation_id="encode",
     summary="Images -> z_mean, z_log_var (and a sampled z)",
     responses=errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.EncodeRequest, examples.ENCODE),
@@ -34,6 +35,7 @@ async def encode(
 
 @router.post(
     "/models/{model}/decode",
+    operation_id="decode",
     summary="z -> images (raw PNG with `Accept: image/png` and one vector)",
     response_model=responses.DecodeResponse,
     responses=binary(responses.DecodeResponse, PNG) | errors(*MODEL, *BODY, 406),
@@ -50,6 +52,7 @@ async def decode(
 
 @router.post(
     "/models/{model}/sample",
+    operation_id="sample",
     summary="Draw images from the prior (VAE) or the training codes' distribution (AE)",
     responses=errors(*MODEL, *BODY),
     openapi_extra=request_body(requests.SampleRequest, examples.SAMPLE),
@@ -64,6 +67,7 @@ async def sample(
 
 @router.post(
     "/models/{model}/reconstruct",
+    operation_id="reconstruct",
     summary="Images -> decode(z_mean)",
     responses=errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.ReconstructRequest, examples.RECONSTRUCT),
@@ -78,6 +82,7 @@ async def reconstruct(
 
 @router.post(
     "/models/{model}/edit",
+    operation_id="edit",
     summary="Add or subtract attributes: z = z_mean + Σ strength · vector, or sweep one",
     response_model=responses.EditResponse,
     responses=binary(responses.EditResponse, PNG) | errors(*MODEL, *BODY, IMAGES),
@@ -93,6 +98,7 @@ async def edit(
 
 @router.post(
     "/models/{model}/interpolate",
+    operation_id="interpolate",
     summary="Walk from one image or code to another (JSON frames, a GIF or a PNG strip)",
     response_model=responses.InterpolateResponse,
     responses=binary(responses.InterpolateResponse, PNG, GIF) | errors(*MODEL, *BODY, IMAGES),
