@@ -188,7 +188,9 @@ def _measure_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="dataset folder, as for train")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-dir", type=Path, help="where the weights go (default training/classifiers/)")
+    p.add_argument(
+        "--out-dir", type=Path, help="where the weights go (default training/classifiers/)"
+    )
     for command, text in (
         ("samplers", "fit a bundle's samplers to its training codes, measure and record them"),
         ("evaluate", "measure a bundle on the test set and compare with what it records"),
