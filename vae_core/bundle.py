@@ -176,8 +176,6 @@ class Manifest(_Strict):
             )
         if self.latent_prior.mean is not None and len(self.latent_prior.mean) != self.latent_dim:
             raise ValueError("latent_prior.mean does not match latent_dim")
-        if self.samplers and ("prior" in self.samplers.names()) != (self.kind == "vae"):
-            raise ValueError("a VAE offers the prior sampler and an AE does not")
         return self
 
     @property
@@ -255,7 +253,7 @@ def bundle_samplers(directory: Path, manifest: Manifest) -> dict[SamplerName, Ga
         raise BundleInvalid(
             f"{directory / SAMPLERS}: the mixture's components do not match the manifest"
         )
-    if manifest.kind == "vae":
+    if "prior" in manifest.samplers.names():
         fitted = {"prior": standard_normal(manifest.latent_dim), **fitted}
     return fitted
 

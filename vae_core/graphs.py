@@ -93,6 +93,8 @@ class OnnxAutoencoder:
         outputs = {"z_mean": codes} | ({"z_log_var": codes} if manifest.kind == "vae" else {})
         self.encoder.check_signature({"image": image}, outputs)
         self.decoder.check_signature({"z": codes}, {"image": image})
+        if ("prior" in self.samplers) != (manifest.kind == "vae"):
+            raise BundleInvalid(f"{self.name}: a VAE offers the prior sampler and an AE does not")
         wrap = run_with or (lambda graph: graph.run)
         self._run_encoder, self._run_decoder = wrap(self.encoder), wrap(self.decoder)
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from tests.conftest import MODELS_DIR
 from vae_core import bundle
 from vae_core.errors import BundleInvalid
+from vae_core.graphs import load_autoencoder
 
 VAE, AE = MODELS_DIR / "fashion-vae-2d", MODELS_DIR / "fashion-ae-2d"
 
@@ -38,16 +39,20 @@ def test_the_default_must_be_the_lowest_frechet_distance_when_all_are_measured()
         bundle.Manifest.model_validate(fields)
 
 
-def test_a_vae_offers_the_prior_and_an_ae_does_not() -> None:
-    vae = manifest_fields(VAE)
-    vae["samplers"]["offered"] = [s for s in vae["samplers"]["offered"] if s["name"] != "prior"]
-    vae["samplers"]["default"] = "gmm"  # the lowest of the two left
-    with pytest.raises(ValidationError, match="VAE offers the prior"):
-        bundle.Manifest.model_validate(vae)
-    ae = manifest_fields(AE)
-    ae["samplers"]["offered"].append({"name": "prior", "frechet_distance": None})
-    with pytest.raises(ValidationError, match="VAE offers the prior"):
-        bundle.Manifest.model_validate(ae)
+def test_a_vae_offers_the_prior_and_an_ae_does_not(tmp_path: Path) -> None:
+    vae, ae = tmp_path / VAE.name, tmp_path / AE.name
+    shutil.copytree(VAE, vae), shutil.copytree(AE, ae)
+    fields = manifest_fields(vae)
+    offered = fields["samplers"]["offered"]
+    fields["samplers"]["offered"] = [s for s in offered if s["name"] != "prior"]
+    fields["samplers"]["default"] = "gmm"  # the lowest of the two left
+    (vae / bundle.MANIFEST).write_text(json.dumps(fields))
+    fields = manifest_fields(ae)
+    fields["samplers"]["offered"].append({"name": "prior", "frechet_distance": None})
+    (ae / bundle.MANIFEST).write_text(json.dumps(fields))
+    for path in (vae, ae):
+        with pytest.raises(BundleInvalid, match="VAE offers the prior"):
+            load_autoencoder(path)
 
 
 def test_an_unknown_sampler_name_is_refused() -> None:
