@@ -182,8 +182,8 @@ class Client(_Base):
         sampler: str | None = None,
         temperature: float | None = None,
     ) -> Samples:
-        """n images drawn from the model's prior, scaled by `temperature` (the server's default
-        when None). `sampler` is sent only when given (for servers that have several)."""
+        """n images drawn by `sampler` ("prior", "gaussian" or "gmm"; None: the model's default,
+        its best measured) with its spread scaled by `temperature` (None: 1)."""
         return self._send(calls.sample(model, n, seed, sampler, temperature))
 
     def reconstruct(self, images: ImagesInput, *, model: str) -> Decoded:

@@ -35,9 +35,8 @@ class Samples:
     images: np.ndarray
     z: np.ndarray
     seed: int  # the same seed draws the same images
-    prior: str  # where the codes came from: standard_normal, empirical_gaussian
-    note: str
-    sampler: str | None = None  # which sampler drew them, on servers that have several
+    sampler: str  # which sampler drew the codes: prior, gaussian or gmm
+    note: str  # where the codes come from, in words
 
     @classmethod
     def from_reply(cls, body: dict[str, Any]) -> Samples:
@@ -45,9 +44,8 @@ class Samples:
             images=images.from_base64(body["images"]),
             z=latents.unpack(body["z"]),
             seed=body["seed"],
-            prior=body["prior"],
+            sampler=body["sampler"],
             note=body["note"],
-            sampler=body.get("sampler"),
         )
 
 

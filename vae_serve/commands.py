@@ -14,6 +14,7 @@ import numpy as np
 
 from vae_client import Client
 from vae_client.images import save
+from vae_core.vocabulary import SamplerName, values
 
 # +Name, -Name, +Name=2, -Name=1.5: an attribute and its strength (1 when not given).
 EDIT = re.compile(r"^([+-])([^=\s][^=]*?)(?:=([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?))?$")
@@ -126,8 +127,10 @@ def sample_arguments(parser: argparse.ArgumentParser) -> None:
     _model(parser)
     parser.add_argument("-n", type=int, default=16, help="how many (default 16)")
     parser.add_argument("--seed", type=int, help="same seed, same images")
-    parser.add_argument("--temperature", type=float, help="scales the prior's spread")
-    parser.add_argument("--sampler", help="which sampler, on servers that have several")
+    parser.add_argument("--temperature", type=float, help="scales the sampler's spread")
+    parser.add_argument(
+        "--sampler", choices=values(SamplerName), help="default: the model's best measured"
+    )
     _output(parser)
 
 
@@ -138,7 +141,7 @@ def run_sample(args: argparse.Namespace) -> str:
             temperature=args.temperature,
         )  # fmt: skip
     save(samples.images, args.output)
-    return _wrote(args.output, f"{args.n} samples, seed {samples.seed}, prior {samples.prior}")
+    return _wrote(args.output, f"{args.n} samples, seed {samples.seed}, sampler {samples.sampler}")
 
 
 # --------------------------------------------------------------------------------------- edit

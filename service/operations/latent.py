@@ -9,7 +9,7 @@ import numpy as np
 
 from service import imaging
 from service.attributes import AttributeStore
-from service.errors import NotAcceptable
+from service.errors import InvalidInput, NotAcceptable
 from service.operations import convert
 from service.operations.convert import Picture
 from service.runtime import InferencePool, in_pool
@@ -32,13 +32,16 @@ from service.schemas.responses import (
 )
 from vae_core import latent
 from vae_core.graphs import OnnxAutoencoder
-from vae_core.vocabulary import PriorKind
+from vae_core.vocabulary import SamplerName
 
-PRIOR_NOTES: dict[PriorKind, str] = {
-    "standard_normal": "z ~ N(0, I) · temperature: the VAE's prior.",
-    "empirical_gaussian": "An autoencoder has no prior, so N(0, I) means nothing for it: z is "
-    "drawn from the empirical distribution of its training codes, a Gaussian fitted to them "
-    "(z = mean + L · eps · temperature, L the Cholesky factor of their covariance).",
+SAMPLER_NOTES: dict[SamplerName, str] = {
+    "prior": "z ~ N(0, I) · temperature: the VAE's prior.",
+    "gaussian": "z = mean + L · eps · temperature: the one Gaussian fitted to the empirical "
+    "distribution of the training codes (L the Cholesky factor of their covariance). An "
+    "autoencoder has no prior, so N(0, I) means nothing for it.",
+    "gmm": "z = mean_k + L_k · eps · temperature, component k drawn by its weight: the mixture of "
+    "Gaussians fitted to the training codes (ex-post density estimation), which follows where "
+    "the codes are rather than N(0, I).",
 }
 
 
@@ -75,15 +78,21 @@ class LatentOperations:
 
     @in_pool
     def sample(self, model: OnnxAutoencoder, body: SampleRequest) -> SampleResponse:
+        name = body.sampler or model.manifest.default_sampler
+        if name not in model.samplers:
+            raise InvalidInput(
+                f"model {model.name!r} offers no sampler {name!r}; it offers "
+                f"{', '.join(model.samplers)}",
+                detail={"samplers": list(model.samplers)},
+            )
         seed = convert.seed(body.seed)
-        z = model.prior_sample(body.n, convert.rng(seed), body.temperature)
-        prior = model.manifest.latent_prior.kind
+        z = model.samplers[name].sample(body.n, convert.rng(seed), body.temperature)
         return SampleResponse(
             images=convert.base64_pngs(model.decode(z)),
             z=codes_out(z, body.latents),
             seed=seed,
-            prior=prior,
-            note=PRIOR_NOTES[prior],
+            sampler=name,
+            note=SAMPLER_NOTES[name],
         )
 
     @in_pool

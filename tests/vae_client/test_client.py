@@ -144,7 +144,7 @@ def test_decode_gives_uint8_images_equal_to_the_raw_api(client: Client, raw: htt
 def test_sample_of_an_rgb_model_and_its_seed(client: Client, raw: httpx.Client) -> None:
     samples = client.sample(2, model=FACES, seed=5, temperature=0.5)
     assert samples.images.dtype == np.uint8 and samples.images.shape == (2, 64, 64, 3)
-    assert samples.z.shape == (2, 200) and samples.seed == 5 and samples.prior
+    assert samples.z.shape == (2, 200) and samples.seed == 5 and samples.sampler == "gaussian"
     expected = raw_post(raw, FACES, "sample", {"n": 2, "seed": 5, "temperature": 0.5})
     np.testing.assert_array_equal(samples.z, packed(expected["z"]))
 
@@ -156,6 +156,15 @@ def test_sampler_and_other_unset_options_are_not_sent(live_server: Server) -> No
         client.sample(1, model=VAE, seed=3)
     bodies = [json.loads(request.content) for request, _ in recording.sent]
     assert bodies == [{"n": 1, "latents": "base64"}, {"n": 1, "seed": 3, "latents": "base64"}]
+
+
+def test_a_named_sampler_draws_the_codes(client: Client, raw: httpx.Client) -> None:
+    samples = client.sample(3, model=VAE, seed=2, sampler="gmm", temperature=0.5)
+    assert samples.sampler == "gmm" and samples.z.shape == (3, 2)
+    expected = raw_post(
+        raw, VAE, "sample", {"n": 3, "seed": 2, "sampler": "gmm", "temperature": 0.5}
+    )
+    np.testing.assert_array_equal(samples.z, packed(expected["z"]))
 
 
 def test_reconstruct_edit_and_interpolate(client: Client, trouser: bytes, boot: bytes) -> None:

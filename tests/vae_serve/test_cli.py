@@ -109,6 +109,15 @@ def test_sample_writes_a_grid(live_server: Server, client: Client, tmp_path: Pat
     np.testing.assert_array_equal(pixels(out), grid(expected))
 
 
+def test_sample_from_a_named_sampler(live_server: Server, client: Client, tmp_path: Path) -> None:
+    out = tmp_path / "gmm.png"
+    said = succeeded(vae_serve("sample", "-m", VAE, "-n", "4", "--seed", "1", "--sampler", "gmm",
+                               "-o", str(out), url=live_server.url))  # fmt: skip
+    assert "sampler gmm" in said
+    expected = client.sample(4, model=VAE, seed=1, sampler="gmm").images
+    np.testing.assert_array_equal(pixels(out), grid(expected))
+
+
 def test_edit_adds_and_subtracts_attributes(
     live_server: Server, client: Client, files: Path, tmp_path: Path
 ) -> None:
