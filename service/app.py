@@ -66,7 +66,9 @@ def create_app(settings: Settings) -> FastAPI:
         app, REQUEST_MODELS, settings.max_items
     )
     install_handlers(app, routes=[r for router in routes.OPEN + routes.V1 for r in router.routes])
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_s
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -108,8 +110,8 @@ def _services(settings: Settings) -> Services:
         pool=pool,
         metrics=metrics,
         models=ModelOperations(registry, attributes, pool),
-        latent=LatentOperations(attributes, limits, pool),
-        attributes=AttributeOperations(attributes, limits, pool),
+        latent=LatentOperations(attributes, limits, pool, settings.max_items),
+        attributes=AttributeOperations(attributes, limits, pool, settings.max_items),
     )
 
 
@@ -124,7 +126,9 @@ def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextMan
             serving, len(results), time.perf_counter() - start,
             extra={"model_dir": str(services.settings.model_dir)},
         )  # fmt: skip
+        watch = services.registry.watch(services.settings.disk_check_interval_s)
         yield
+        watch.stop()
         services.pool.close()
 
     return lifespan
