@@ -9,6 +9,7 @@ import numpy as np
 
 from service import imaging
 from service.attributes import AttributeStore
+from service.bodies import RawBody, parse
 from service.errors import NotAcceptable
 from service.operations import convert
 from service.operations.convert import Picture
@@ -44,14 +45,17 @@ PRIOR_NOTES: dict[PriorKind, str] = {
 
 @dataclass(frozen=True)
 class LatentOperations:
-    """The latent-space work of each endpoint; public methods run in the inference pool."""
+    """The latent-space work of each endpoint, from parsing the body to the reply; public methods
+    run in the inference pool."""
 
     attributes: AttributeStore
     limits: imaging.ImageLimits
     pool: InferencePool
+    max_items: int
 
     @in_pool
-    def encode(self, model: OnnxAutoencoder, body: EncodeRequest) -> EncodeResponse:
+    def encode(self, model: OnnxAutoencoder, raw: RawBody) -> EncodeResponse:
+        body = parse(EncodeRequest, raw, self.max_items)
         codes = model.encode(convert.pixels(model, body.images, self.limits))
         out = partial(codes_out, encoding=body.latents)
         z_log_var = None if codes.z_log_var is None else out(codes.z_log_var)
@@ -63,9 +67,9 @@ class LatentOperations:
 
     @in_pool
     def decode(
-        self, model: OnnxAutoencoder, body: DecodeRequest, as_png: bool
+        self, model: OnnxAutoencoder, raw: RawBody, as_png: bool
     ) -> DecodeResponse | Picture:
-        z = convert.latents(model, body.z)
+        z = convert.latents(model, parse(DecodeRequest, raw, self.max_items).z)
         if as_png and len(z) != 1:
             raise NotAcceptable(f"Accept: image/png returns one image; got {len(z)} vectors")
         images = model.decode(z)
@@ -74,7 +78,8 @@ class LatentOperations:
         return DecodeResponse(images=convert.base64_pngs(images))
 
     @in_pool
-    def sample(self, model: OnnxAutoencoder, body: SampleRequest) -> SampleResponse:
+    def sample(self, model: OnnxAutoencoder, raw: RawBody) -> SampleResponse:
+        body = parse(SampleRequest, raw, self.max_items)
         seed = convert.seed(body.seed)
         z = model.prior_sample(body.n, convert.rng(seed), body.temperature)
         prior = model.manifest.latent_prior.kind
@@ -87,14 +92,16 @@ class LatentOperations:
         )
 
     @in_pool
-    def reconstruct(self, model: OnnxAutoencoder, body: ReconstructRequest) -> ReconstructResponse:
+    def reconstruct(self, model: OnnxAutoencoder, raw: RawBody) -> ReconstructResponse:
+        body = parse(ReconstructRequest, raw, self.max_items)
         z_mean = model.encode(convert.pixels(model, body.images, self.limits)).z_mean
         return ReconstructResponse(
             images=convert.base64_pngs(model.decode(z_mean)), z_mean=codes_out(z_mean, body.latents)
         )
 
     @in_pool
-    def edit(self, model: OnnxAutoencoder, body: EditRequest) -> EditResponse | Picture:
+    def edit(self, model: OnnxAutoencoder, raw: RawBody) -> EditResponse | Picture:
+        body = parse(EditRequest, raw, self.max_items)
         moves = [(self.attributes.get(model, name), s) for name, s in body.attributes.items()]
         z = latent.shift(convert.codes(model, body.images, body.z, self.limits), moves)
         if body.sweep is not None:
@@ -106,9 +113,8 @@ class LatentOperations:
         return EditResponse(images=convert.base64_pngs(images), z=codes_out(z, body.latents))
 
     @in_pool
-    def interpolate(
-        self, model: OnnxAutoencoder, body: InterpolateRequest
-    ) -> InterpolateResponse | Picture:
+    def interpolate(self, model: OnnxAutoencoder, raw: RawBody) -> InterpolateResponse | Picture:
+        body = parse(InterpolateRequest, raw, self.max_items)
         ends = convert.codes(model, body.images, body.z, self.limits)
         z = latent.interpolate(ends[0], ends[1], body.steps, body.method)
         frames = model.decode(z)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Response, status
 
 from service import examples
-from service.bodies import parsed
-from service.dependencies import AttributeName, CustomAttributeName, ModelDep, ServicesDep
+from service.dependencies import AttributeName, CustomAttributeName, ModelCallDep
 from service.openapi import request_body
 from service.routes.common import BODY, IMAGES, MODEL, errors
 from service.schemas.requests import CustomAttributeRequest
@@ -22,8 +19,8 @@ router = APIRouter(prefix="/v1", tags=["attributes"])
     summary="The model's attribute vectors, built-in and custom",
     responses=errors(*MODEL),
 )
-async def list_attributes(model: ModelDep, services: ServicesDep) -> AttributeList:
-    return await services.attributes.list(model)
+async def list_attributes(call: ModelCallDep) -> AttributeList:
+    return await call.services.attributes.list(call.model)
 
 
 @router.get(
@@ -32,10 +29,8 @@ async def list_attributes(model: ModelDep, services: ServicesDep) -> AttributeLi
     summary="One attribute vector",
     responses=errors(*MODEL),
 )
-async def get_attribute(
-    model: ModelDep, name: AttributeName, services: ServicesDep
-) -> AttributeInfo:
-    return await services.attributes.get(model, name)
+async def get_attribute(call: ModelCallDep, name: AttributeName) -> AttributeInfo:
+    return await call.services.attributes.get(call.model, name)
 
 
 @router.put(
@@ -48,13 +43,9 @@ async def get_attribute(
     openapi_extra=request_body(CustomAttributeRequest, examples.CUSTOM_ATTRIBUTE_BODY),
 )
 async def put_attribute(
-    model: ModelDep,
-    name: CustomAttributeName,
-    body: Annotated[CustomAttributeRequest, Depends(parsed(CustomAttributeRequest))],
-    services: ServicesDep,
-    response: Response,
+    call: ModelCallDep, name: CustomAttributeName, response: Response
 ) -> AttributeInfo:
-    info, created = await services.attributes.put(model, name, body)
+    info, created = await call.services.attributes.put(call.model, name, await call.body())
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return info
 
@@ -66,7 +57,5 @@ async def put_attribute(
     response_class=Response,
     responses=errors(*MODEL, 409, 422),
 )
-async def delete_attribute(
-    model: ModelDep, name: CustomAttributeName, services: ServicesDep
-) -> None:
-    await services.attributes.delete(model, name)
+async def delete_attribute(call: ModelCallDep, name: CustomAttributeName) -> None:
+    await call.services.attributes.delete(call.model, name)

@@ -4,13 +4,12 @@ matching `LatentOperations` method."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from service import examples
-from service.bodies import parsed
-from service.dependencies import ModelDep, ServicesDep, WantsPng
+from service.dependencies import ModelCallDep
 from service.openapi import request_body
 from service.routes.common import BODY, GIF, IMAGES, MODEL, PNG, binary, errors, reply
 from service.schemas import requests, responses
@@ -24,12 +23,8 @@ router = APIRouter(prefix="/v1", tags=["latent space"])
     responses=errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.EncodeRequest, examples.ENCODE),
 )
-async def encode(
-    model: ModelDep,
-    body: Annotated[requests.EncodeRequest, Depends(parsed(requests.EncodeRequest))],
-    services: ServicesDep,
-) -> responses.EncodeResponse:
-    return await services.latent.encode(model, body)
+async def encode(call: ModelCallDep) -> responses.EncodeResponse:
+    return await call.services.latent.encode(call.model, await call.body())
 
 
 @router.post(
@@ -39,13 +34,8 @@ async def encode(
     responses=binary(responses.DecodeResponse, PNG) | errors(*MODEL, *BODY, 406),
     openapi_extra=request_body(requests.DecodeRequest, examples.DECODE),
 )
-async def decode(
-    model: ModelDep,
-    body: Annotated[requests.DecodeRequest, Depends(parsed(requests.DecodeRequest))],
-    as_png: WantsPng,
-    services: ServicesDep,
-) -> Any:
-    return reply(await services.latent.decode(model, body, as_png))
+async def decode(call: ModelCallDep) -> Any:
+    return reply(await call.services.latent.decode(call.model, await call.body(), call.wants_png))
 
 
 @router.post(
@@ -54,12 +44,8 @@ async def decode(
     responses=errors(*MODEL, *BODY),
     openapi_extra=request_body(requests.SampleRequest, examples.SAMPLE),
 )
-async def sample(
-    model: ModelDep,
-    body: Annotated[requests.SampleRequest, Depends(parsed(requests.SampleRequest))],
-    services: ServicesDep,
-) -> responses.SampleResponse:
-    return await services.latent.sample(model, body)
+async def sample(call: ModelCallDep) -> responses.SampleResponse:
+    return await call.services.latent.sample(call.model, await call.body())
 
 
 @router.post(
@@ -68,12 +54,8 @@ async def sample(
     responses=errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.ReconstructRequest, examples.RECONSTRUCT),
 )
-async def reconstruct(
-    model: ModelDep,
-    body: Annotated[requests.ReconstructRequest, Depends(parsed(requests.ReconstructRequest))],
-    services: ServicesDep,
-) -> responses.ReconstructResponse:
-    return await services.latent.reconstruct(model, body)
+async def reconstruct(call: ModelCallDep) -> responses.ReconstructResponse:
+    return await call.services.latent.reconstruct(call.model, await call.body())
 
 
 @router.post(
@@ -83,12 +65,8 @@ async def reconstruct(
     responses=binary(responses.EditResponse, PNG) | errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.EditRequest, examples.EDIT),
 )
-async def edit(
-    model: ModelDep,
-    body: Annotated[requests.EditRequest, Depends(parsed(requests.EditRequest))],
-    services: ServicesDep,
-) -> Any:
-    return reply(await services.latent.edit(model, body))
+async def edit(call: ModelCallDep) -> Any:
+    return reply(await call.services.latent.edit(call.model, await call.body()))
 
 
 @router.post(
@@ -98,9 +76,5 @@ async def edit(
     responses=binary(responses.InterpolateResponse, PNG, GIF) | errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.InterpolateRequest, examples.INTERPOLATE),
 )
-async def interpolate(
-    model: ModelDep,
-    body: Annotated[requests.InterpolateRequest, Depends(parsed(requests.InterpolateRequest))],
-    services: ServicesDep,
-) -> Any:
-    return reply(await services.latent.interpolate(model, body))
+async def interpolate(call: ModelCallDep) -> Any:
+    return reply(await call.services.latent.interpolate(call.model, await call.body()))
