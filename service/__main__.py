@@ -20,6 +20,7 @@ from service.app import create_app
 from service.config import LogLevel, Settings
 from service.logs import configure_logging
 from service.protocol import GuardedHttpTools, HttpLimits
+from service.runtime import return_freed_memory
 
 FACTORY = "service.__main__:app_from_environment"
 
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as exc:
         sys.exit(f"invalid settings:\n{exc}")
     configure_logging(settings.log_level)
+    return_freed_memory()
     signal.signal(signal.SIGTERM, _exit_cleanly)
     limits = HttpLimits(
         max_connections=settings.max_connections,
@@ -82,6 +84,7 @@ def app_from_environment() -> FastAPI:
     """The app of one worker process, when there are several."""
     settings = Settings()
     configure_logging(settings.log_level)
+    return_freed_memory()
     return create_app(settings)
 
 

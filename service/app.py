@@ -91,7 +91,10 @@ def _services(settings: Settings) -> Services:
         else None
     )
     options = RuntimeOptions(
-        settings.intra_op_threads, observe=metrics.observe_inference, batching=batching
+        settings.intra_op_threads,
+        max_rows=settings.max_rows_per_run,
+        observe=metrics.observe_inference,
+        batching=batching,
     )
     registry = ModelRegistry(settings.model_dir, partial(load_model, options=options))
     metrics.track_models(partial(registry.count, True), partial(registry.count, False))

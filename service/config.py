@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(
         1, ge=1, le=256, description="ONNX Runtime threads per graph run (intra-op)."
     )
+    max_rows_per_run: int = Field(
+        32,
+        ge=1,
+        le=4096,
+        description="Most rows (images or codes) in one ONNX Runtime run: a larger batch runs in "
+        "slices of this many, so a run's working memory stays bounded whatever a request holds.",
+    )
     inference_concurrency: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
