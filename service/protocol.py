@@ -24,6 +24,10 @@ from uvicorn.server import ServerState
 from service.errors import error_body
 
 logger = logging.getLogger("vae_serve.http")
+# After answering a request it refused, the server reads and drops what the client still sends
+# for this long before closing: closing with unread data would reset the connection, and the
+# client would lose the answer (nginx's lingering close).
+LINGER_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._header_count = 0
         self._header_bytes = 0
         self._refusal: tuple[int, str, str] | None = None  # why the parser was stopped
+        self._rejected = False  # answered already: what still arrives is dropped
         self._head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -70,6 +75,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._rejected:
+            return
         if self._reading_head:
             self._head_bytes += len(data)
         super().data_received(data)
@@ -118,8 +125,10 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def reject(self, status: int, code: str, message: str) -> None:
         """Answer with the JSON error body and close, before the request reached the app."""
-        if self.transport.is_closing():
+        if self._rejected or self.transport.is_closing():
             return
+        self._rejected = True
+        self._stop_head_deadline()
         body = orjson.dumps(error_body(code, message))
         head = [STATUS_LINE[status]]
         head += [
@@ -131,7 +140,11 @@ class GuardedHttpTools(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # the answer is complete; keep reading (and dropping)
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
 
     def _stop_parser(self, status: int, code: str, message: str) -> None:
         """Raised in a parser callback: httptools stops, uvicorn calls send_400_response."""
