@@ -5,7 +5,7 @@ microseconds each: they run on the event loop for every request."""
 from __future__ import annotations
 
 import asyncio
-import os
+import random
 import re
 import time
 from collections.abc import Callable
@@ -144,4 +144,4 @@ def header(scope: Scope, name: bytes) -> str | None:
 def _request_id(offered: str | None) -> str:
     if offered is not None and _SANE_REQUEST_ID.fullmatch(offered):
         return offered
-    return os.urandom(16).hex()
+    return f"{random.getrandbits(128):032x}"
