@@ -67,8 +67,8 @@ def to_model_input(
 
     Every header is checked before any image is decoded, so one bomb, non-image or a request over
     its pixel budget is refused before work is spent on the others. Then each image is decoded and
-    reduced to model size, and its full-size pixels freed, before the next: memory holds one at a
-    time.
+    reduced to model size into one uint8 batch, and its full-size pixels freed, before the next:
+    memory holds one at a time. The batch becomes the model's input in one pass (to_tensor).
     """
     opened = [open_image(data, limits.max_pixels) for data in images]
     total = sum(image.width * image.height for image in opened)
@@ -78,7 +78,12 @@ def to_model_input(
             "(VAE_SERVE_MAX_REQUEST_PIXELS)",
             {"pixels": total, "limit": limits.max_request_pixels},
         )
-    return preprocessing.to_tensor(np.stack([_model_pixels(i, preprocessing) for i in opened]))
+    height, width = preprocessing.resize
+    shape = (height, width) if preprocessing.channels == 1 else (height, width, 3)
+    pixels = np.empty((len(opened), *shape), np.uint8)  # the batch, filled image by image
+    for i, image in enumerate(opened):
+        pixels[i] = _model_pixels(image, preprocessing)
+    return preprocessing.to_tensor(pixels)
 
 
 def _model_pixels(image: Image.Image, preprocessing: Preprocessing) -> np.ndarray:
