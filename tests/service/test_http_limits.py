@@ -68,6 +68,22 @@ def assert_healthy(server: Server) -> None:
     assert decoded.status_code == 200, decoded.text
 
 
+def trickle(connection: socket.socket, data: bytes) -> None:
+    """Send `data` a byte every 0.1 s, until the server answers (or closes) or it is all sent."""
+    for byte in data:
+        try:
+            connection.sendall(bytes([byte]))
+        except OSError:
+            break
+        connection.settimeout(0.1)
+        try:
+            if connection.recv(1, socket.MSG_PEEK):
+                break
+        except TimeoutError:
+            continue
+    connection.settimeout(15)
+
+
 def sent(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
     with connect(server) as connection:
         connection.sendall(request)
@@ -108,18 +124,7 @@ def test_a_malformed_request_gets_a_json_400(server: Server) -> None:
 def test_headers_sent_too_slowly_get_408(server: Server) -> None:
     with connect(server) as connection:
         connection.sendall(b"GET /healthz HTTP/1.1\r\n")
-        for _ in range(50):  # a byte at a time, until the server answers (bounded)
-            try:
-                connection.sendall(b"X")
-            except OSError:
-                break
-            connection.settimeout(0.1)
-            try:
-                if connection.recv(1, socket.MSG_PEEK):
-                    break
-            except TimeoutError:
-                continue
-        connection.settimeout(15)
+        trickle(connection, b"X" * 50)  # a header that never ends
         assert_json_error(answer(connection), 408, "request_timeout")
     assert_healthy(server)
 
@@ -132,18 +137,7 @@ def test_a_body_sent_a_byte_at_a_time_gets_408(server: Server) -> None:
     ).encode()
     with connect(server) as connection:
         connection.sendall(head)
-        for byte in body:  # one byte at a time until the server answers (bounded by the body)
-            try:
-                connection.sendall(bytes([byte]))
-            except OSError:
-                break
-            connection.settimeout(0.1)
-            try:
-                if connection.recv(1, socket.MSG_PEEK):
-                    break
-            except TimeoutError:
-                continue
-        connection.settimeout(15)
+        trickle(connection, body)
         assert_json_error(answer(connection), 408, "request_timeout")
     assert_healthy(server)
 
