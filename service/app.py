@@ -55,6 +55,9 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=_lifespan(services),
         swagger_ui_parameters={"displayRequestDuration": True},
+        # Our metrics are Prometheus (service.metrics): FastAPI's OpenTelemetry hooks would only
+        # ask, on every request, whether a provider was configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     auth = [Depends(require_api_key)] if settings.api_key is not None else []

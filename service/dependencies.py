@@ -2,9 +2,10 @@
 check. Routes declare these through the `Annotated` aliases below.
 
 One resolution step per route: FastAPI solves each dependency (and each of its own) on the event
-loop for every request, so a route takes one (`ModelCallDep`, `ServicesDep`) that reads what it
-needs straight from the request. Every dependency is `async def` and does no blocking work: FastAPI
-runs a plain `def` dependency in a thread pool, one thread hop per dependency per request."""
+loop for every request, so a model's route takes its path parameters and the request, and makes
+its `ModelCall` with one plain function; the others take one dependency (`ServicesDep`). Every
+dependency is `async def` and does no blocking work: FastAPI runs a plain `def` dependency in a
+thread pool, one thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -79,7 +80,9 @@ class ModelCall:
         return "image/png" in accept and "application/json" not in accept
 
 
-async def model_call(model: ModelName, request: Request) -> ModelCall:
+def model_call(request: Request, model: str) -> ModelCall:
+    """The call to `model` that `request` makes: a plain function, not a dependency, so that a
+    model's route costs FastAPI no dependency to solve (its `model` is a path parameter)."""
     services: Services = request.app.state.services
     return ModelCall(services, services.registry.get(model), request)
 
@@ -89,7 +92,6 @@ async def get_loaded(model: ModelName, request: Request) -> Loaded:
     return services.registry.entry(model)
 
 
-ModelCallDep = Annotated[ModelCall, Depends(model_call)]
 LoadedDep = Annotated[Loaded, Depends(get_loaded)]
 
 AttributeName = Annotated[

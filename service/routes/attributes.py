@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from service import examples
-from service.dependencies import AttributeName, CustomAttributeName, ModelCallDep
+from service.dependencies import AttributeName, CustomAttributeName, ModelName, model_call
 from service.openapi import request_body
 from service.routes.common import BODY, IMAGES, MODEL, errors
 from service.schemas.requests import CustomAttributeRequest
@@ -19,7 +19,8 @@ router = APIRouter(prefix="/v1", tags=["attributes"])
     summary="The model's attribute vectors, built-in and custom",
     responses=errors(*MODEL),
 )
-async def list_attributes(call: ModelCallDep) -> AttributeList:
+async def list_attributes(model: ModelName, request: Request) -> AttributeList:
+    call = model_call(request, model)
     return await call.services.attributes.list(call.model)
 
 
@@ -29,7 +30,8 @@ async def list_attributes(call: ModelCallDep) -> AttributeList:
     summary="One attribute vector",
     responses=errors(*MODEL),
 )
-async def get_attribute(call: ModelCallDep, name: AttributeName) -> AttributeInfo:
+async def get_attribute(name: AttributeName, model: ModelName, request: Request) -> AttributeInfo:
+    call = model_call(request, model)
     return await call.services.attributes.get(call.model, name)
 
 
@@ -43,8 +45,9 @@ async def get_attribute(call: ModelCallDep, name: AttributeName) -> AttributeInf
     openapi_extra=request_body(CustomAttributeRequest, examples.CUSTOM_ATTRIBUTE_BODY),
 )
 async def put_attribute(
-    call: ModelCallDep, name: CustomAttributeName, response: Response
+    name: CustomAttributeName, model: ModelName, request: Request, response: Response
 ) -> AttributeInfo:
+    call = model_call(request, model)
     info, created = await call.services.attributes.put(call.model, name, await call.body())
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return info
@@ -57,5 +60,6 @@ async def put_attribute(
     response_class=Response,
     responses=errors(*MODEL, 409, 422),
 )
-async def delete_attribute(call: ModelCallDep, name: CustomAttributeName) -> None:
+async def delete_attribute(name: CustomAttributeName, model: ModelName, request: Request) -> None:
+    call = model_call(request, model)
     await call.services.attributes.delete(call.model, name)

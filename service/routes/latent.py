@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from service import examples
-from service.dependencies import ModelCallDep
+from service.dependencies import ModelName, model_call
 from service.openapi import request_body
 from service.routes.common import BODY, GIF, IMAGES, MODEL, PNG, binary, errors, reply
 from service.schemas import requests, responses
@@ -23,7 +23,8 @@ router = APIRouter(prefix="/v1", tags=["latent space"])
     responses=errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.EncodeRequest, examples.ENCODE),
 )
-async def encode(call: ModelCallDep) -> responses.EncodeResponse:
+async def encode(model: ModelName, request: Request) -> responses.EncodeResponse:
+    call = model_call(request, model)
     return await call.services.latent.encode(call.model, await call.body())
 
 
@@ -34,7 +35,8 @@ async def encode(call: ModelCallDep) -> responses.EncodeResponse:
     responses=binary(responses.DecodeResponse, PNG) | errors(*MODEL, *BODY, 406),
     openapi_extra=request_body(requests.DecodeRequest, examples.DECODE),
 )
-async def decode(call: ModelCallDep) -> Any:
+async def decode(model: ModelName, request: Request) -> Any:
+    call = model_call(request, model)
     return reply(await call.services.latent.decode(call.model, await call.body(), call.wants_png))
 
 
@@ -44,7 +46,8 @@ async def decode(call: ModelCallDep) -> Any:
     responses=errors(*MODEL, *BODY),
     openapi_extra=request_body(requests.SampleRequest, examples.SAMPLE),
 )
-async def sample(call: ModelCallDep) -> responses.SampleResponse:
+async def sample(model: ModelName, request: Request) -> responses.SampleResponse:
+    call = model_call(request, model)
     return await call.services.latent.sample(call.model, await call.body())
 
 
@@ -54,7 +57,8 @@ async def sample(call: ModelCallDep) -> responses.SampleResponse:
     responses=errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.ReconstructRequest, examples.RECONSTRUCT),
 )
-async def reconstruct(call: ModelCallDep) -> responses.ReconstructResponse:
+async def reconstruct(model: ModelName, request: Request) -> responses.ReconstructResponse:
+    call = model_call(request, model)
     return await call.services.latent.reconstruct(call.model, await call.body())
 
 
@@ -65,7 +69,8 @@ async def reconstruct(call: ModelCallDep) -> responses.ReconstructResponse:
     responses=binary(responses.EditResponse, PNG) | errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.EditRequest, examples.EDIT),
 )
-async def edit(call: ModelCallDep) -> Any:
+async def edit(model: ModelName, request: Request) -> Any:
+    call = model_call(request, model)
     return reply(await call.services.latent.edit(call.model, await call.body()))
 
 
@@ -76,5 +81,6 @@ async def edit(call: ModelCallDep) -> Any:
     responses=binary(responses.InterpolateResponse, PNG, GIF) | errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.InterpolateRequest, examples.INTERPOLATE),
 )
-async def interpolate(call: ModelCallDep) -> Any:
+async def interpolate(model: ModelName, request: Request) -> Any:
+    call = model_call(request, model)
     return reply(await call.services.latent.interpolate(call.model, await call.body()))
