@@ -144,4 +144,6 @@ def header(scope: Scope, name: bytes) -> str | None:
 def _request_id(offered: str | None) -> str:
     if offered is not None and _SANE_REQUEST_ID.fullmatch(offered):
         return offered
+    # Unique, not secret: the Mersenne Twister (seeded from os.urandom in each process; uvicorn
+    # spawns its workers) with no system call per request, where uuid4 makes one.
     return f"{random.getrandbits(128):032x}"
