@@ -187,14 +187,14 @@ class InferencePool:
                 job.settle(None, asyncio.CancelledError())
                 self._release()
                 continue
+            result: object = None
+            error: BaseException | None = None
             try:
                 result = job.call()
             except BaseException as exc:  # the caller re-raises it on the loop
-                job.settle(None, exc)
-            else:
-                job.settle(result, None)
-            finally:
-                self._release()
+                error = exc
+            self._release()  # before the caller resumes: its slot is free when it sees the result
+            job.settle(result, error)
 
 
 class _Job:
