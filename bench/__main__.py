@@ -439,23 +439,29 @@ def profiled(server: Server, stem: Path, on: bool) -> Iterator[None]:
         print(summary)
 
 
-def summarise_profile(raw: str, top: int = 25) -> str:
-    """Samples per thread, and per thread group the functions with the most samples (inclusive)."""
+def summarise_profile(raw: str, top: int = 20) -> str:
+    """Samples per thread group, and per group the functions with the most samples: inclusive
+    (frames in nearly every sample, the thread's own scaffolding, left out) and in the leaf."""
     per_thread: Counter[str] = Counter()
-    functions: dict[str, Counter[str]] = {}
+    inclusive: dict[str, Counter[str]] = {}
+    leaf: dict[str, Counter[str]] = {}
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
         group = frames[0].split(": ")[-1].rstrip("_0123456789") or frames[0]
         per_thread[group] += int(count)
-        seen = {frame.split(" (")[0] for frame in frames[1:]}
-        functions.setdefault(group, Counter()).update(dict.fromkeys(seen, int(count)))
+        names = [frame.split(" (")[0] for frame in frames[1:]]
+        inclusive.setdefault(group, Counter()).update(dict.fromkeys(set(names), int(count)))
+        leaf.setdefault(group, Counter())[names[-1] if names else "?"] += int(count)
     total = sum(per_thread.values())
     lines = ["samples per thread (250 Hz, idle excluded):"]
     lines += [f"  {group}: {n} ({100 * n / total:.0f}%)" for group, n in per_thread.most_common()]
-    for group, n in per_thread.most_common(3):
-        lines.append(f"{group}, share of its samples:")
-        lines += [f"  {100 * k / n:5.1f}%  {name}" for name, k in functions[group].most_common(top)]
+    for group, n in per_thread.most_common(2):
+        shown = [(k, c) for k, c in inclusive[group].most_common() if c < 0.9 * n][:top]
+        lines.append(f"{group}, inclusive share of its samples:")
+        lines += [f"  {100 * c / n:5.1f}%  {name}" for name, c in shown]
+        lines.append(f"{group}, where the samples were (leaf):")
+        lines += [f"  {100 * c / n:5.1f}%  {name}" for name, c in leaf[group].most_common(top // 2)]
     return "\n".join(lines) + "\n"
 
 
