@@ -9,7 +9,7 @@ with batching on. N concurrent keep-alive clients per row for a fixed duration (
 requests and time). In the same run: raw in-process ONNX Runtime for the same work, the HTTP floor
 (`GET /healthz`: no work, a constant body, behind the same middleware as every route), and the
 memory of four maximum-size requests at once on the largest bundle. `--profile` samples the
-service's threads with py-spy during the decode row. Writes bench/results/load-<stamp>.json and
+service's threads with py-spy during an extra decode row. Writes bench/results/load-<stamp>.json and
 .md (and -profile.txt). Exits 1 if any request failed; the targets are reported, never asserted.
 """
 
@@ -66,7 +66,7 @@ class Config:
     model: str
     model_dir: Path
     peers: Path | None  # a venv with MLServer (make bench-peers), or None
-    profile: bool  # py-spy during the service's decode row
+    profile: bool  # an extra decode row of the service, sampled by py-spy
 
 
 @dataclass
@@ -360,7 +360,7 @@ def parse_config(argv: list[str] | None) -> Config:
     parser.add_argument("--model", default="fashion-vae-32d")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--peers", type=Path, help="a venv with MLServer (make bench-peers)")
-    parser.add_argument("--profile", action="store_true", help="py-spy on the decode row")
+    parser.add_argument("--profile", action="store_true", help="an extra decode row sampled by py-spy")
     args = parser.parse_args(argv)
     duration = args.duration or (2.0 if args.smoke else 10.0)
     counts = (args.clients, args.many_clients, args.batching_concurrency, args.max_requests)
@@ -395,10 +395,15 @@ def bench(config: Config, stem: Path) -> tuple[list[LoadResult], float, MemoryUs
             if contender.label == SERVICE:
                 startup = server.startup_seconds
             for name, clients in contender.rows:
-                profiling = config.profile and contender.label == SERVICE and name == "decode"
-                with profiled(server, stem, profiling and clients == config.clients):
+                results.append(
+                    run_load(server, contender.label, name, requests[name], clients, config)
+                )
+            if config.profile and contender.label == SERVICE:  # a row of its own: py-spy costs
+                with profiled(server, stem):
+                    label = f"{SERVICE}, py-spy on"
+                    decode = requests["decode"]
                     results.append(
-                        run_load(server, contender.label, name, requests[name], clients, config)
+                        run_load(server, label, "decode", decode, config.clients, config)
                     )
         finally:
             server.stop()
@@ -418,10 +423,10 @@ def first_code(config: Config) -> tuple[int, list[float]]:
 
 
 @contextmanager
-def profiled(server: Server, stem: Path, on: bool) -> Iterator[None]:
+def profiled(server: Server, stem: Path) -> Iterator[None]:
     """py-spy (every thread, idle excluded) over the block, summarised into <stem>-profile.txt."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not on or not Path(spy).is_file():
+    if not Path(spy).is_file():
         yield
         return
     raw = stem.with_name(f"{stem.name}-profile.raw")
