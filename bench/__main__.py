@@ -360,7 +360,9 @@ def parse_config(argv: list[str] | None) -> Config:
     parser.add_argument("--model", default="fashion-vae-32d")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--peers", type=Path, help="a venv with MLServer (make bench-peers)")
-    parser.add_argument("--profile", action="store_true", help="an extra decode row sampled by py-spy")
+    parser.add_argument(
+        "--profile", action="store_true", help="an extra decode row sampled by py-spy"
+    )
     args = parser.parse_args(argv)
     duration = args.duration or (2.0 if args.smoke else 10.0)
     counts = (args.clients, args.many_clients, args.batching_concurrency, args.max_requests)
