@@ -87,13 +87,13 @@ class LoadResult:
 
 
 async def load(
-    port: int, call: Call, clients: int, config: Config
+    port: int, call: Call, clients: int, seconds: float, config: Config
 ) -> tuple[list[float], list[str]]:
     """Closed loop: `clients` connections, each sending its next request once answered."""
     latencies: list[float] = []
     errors: list[str] = []
     request = encode_request(call, port)
-    end = time.perf_counter() + config.duration
+    end = time.perf_counter() + seconds
 
     async def client() -> None:
         connection = await Connection.open(port)
@@ -119,9 +119,27 @@ async def load(
 def run_load(
     server: Server, label: str, name: str, call: Call, clients: int, config: Config
 ) -> LoadResult:
+    """One row: `clients` closed-loop clients on one server for the configured duration."""
+    return summarise(server, label, name, clients, [measure(server, call, clients, config)])
+
+
+Measured = tuple[list[float], list[str], float]  # latencies (s), errors, seconds
+
+
+def measure(server: Server, call: Call, clients: int, config: Config, rounds: int = 1) -> Measured:
     start = time.perf_counter()
-    latencies, errors = uvloop.run(load(server.port, call, clients, config))
-    seconds = time.perf_counter() - start
+    seconds = config.duration / rounds
+    latencies, errors = uvloop.run(load(server.port, call, clients, seconds, config))
+    return latencies, errors, time.perf_counter() - start
+
+
+def summarise(
+    server: Server, label: str, name: str, clients: int, parts: list[Measured]
+) -> LoadResult:
+    """A row from one or more measured stretches of the same load on the same server."""
+    latencies = [t for part in parts for t in part[0]]
+    errors = [e for part in parts for e in part[1]]
+    seconds = sum(part[2] for part in parts)
     ms = np.asarray(latencies or [float("nan")]) * 1000
     p50, p95, p99 = (float(np.percentile(ms, q)) for q in (50, 95, 99))
     result = LoadResult(
@@ -300,7 +318,11 @@ def contenders(config: Config, work: Path) -> list[Contender]:
     python = sys.executable
     naive = (python, "-m", "uvicorn", "bench.naive:app", "--host", "127.0.0.1", "--port", "{port}")
     servers = [
-        Contender(SERVICE, (("floor", c), *((e, c) for e in ENDPOINTS), ("decode", many)), {}),
+        Contender(
+            SERVICE,
+            (("floor", c), *((e, c) for e in ENDPOINTS if e != "decode"), ("decode", many)),
+            {},
+        ),
         Contender(
             NAIVE, (("decode", c),), {"BENCH_DECODER": decoder}, command=naive, ready="/docs"
         ),
@@ -376,37 +398,43 @@ def parse_config(argv: list[str] | None) -> Config:
     )  # fmt: skip
 
 
+HEAD_TO_HEAD_ROUNDS = 3
+
+
 def bench(config: Config, stem: Path) -> tuple[list[LoadResult], float, MemoryUse]:
+    """The head-to-head first (the service, the naive app and MLServer started together, their
+    decode rows taken in turns, so that a change in the machine's load hits them alike), then the
+    service's other rows, then the other configurations one by one, then memory."""
     results: list[LoadResult] = []
-    startup = float("nan")
     work = stem.with_name(f"{stem.name}-work")
-    for contender in contenders(config, work):
-        log = stem.with_name(
-            f"{stem.name}-server-{contender.label.replace(' ', '-').replace(',', '')}.log"
-        )
-        command = list(contender.command) if contender.command else None
-        server = Server(config.model_dir, contender.env, log, log_level=contender.log_level,
-                        command=command, ready=contender.ready)  # fmt: skip
+    everyone = contenders(config, work)
+    rivals = [c for c in everyone if c.label in (SERVICE, NAIVE, MLSERVER)]
+    started = [start(contender, config, stem) for contender in rivals]
+    try:
+        results += head_to_head([c.label for c in rivals], started, config)
+        service, requests = started[0]
+        startup = service.startup_seconds
+        for server, _ in started[1:]:  # the baselines: done
+            server.stop()
+        for name, clients in rivals[0].rows:
+            results.append(run_load(service, SERVICE, name, requests[name], clients, config))
+        if config.profile:  # a row of its own: py-spy costs the server some CPU
+            with profiled(service, stem):
+                label = f"{SERVICE}, py-spy on"
+                decode = requests["decode"]
+                results.append(run_load(service, label, "decode", decode, config.clients, config))
+    finally:
+        for server, _ in started:
+            server.stop()
+    for contender in everyone:
+        if contender in rivals:
+            continue
+        server, requests = start(contender, config, stem)
         try:
-            print(f"{contender.label}: ready in {server.startup_seconds:.2f} s, "
-                  f"RSS {server.rss_mb():.0f} MB")  # fmt: skip
-            if contender.command is None:
-                requests = calls(server.url, config.model)
-            else:
-                requests = baseline_calls(contender.label, *first_code(config))
-            if contender.label == SERVICE:
-                startup = server.startup_seconds
             for name, clients in contender.rows:
                 results.append(
                     run_load(server, contender.label, name, requests[name], clients, config)
                 )
-            if config.profile and contender.label == SERVICE:  # a row of its own: py-spy costs
-                with profiled(server, stem):
-                    label = f"{SERVICE}, py-spy on"
-                    decode = requests["decode"]
-                    results.append(
-                        run_load(server, label, "decode", decode, config.clients, config)
-                    )
         finally:
             server.stop()
     models = work / "memory"
@@ -415,6 +443,37 @@ def bench(config: Config, stem: Path) -> tuple[list[LoadResult], float, MemoryUs
         memory = memory_under_largest_requests(server, MEMORY_MODEL)
     print(f"memory: {memory}")
     return results, startup, memory
+
+
+def start(contender: Contender, config: Config, stem: Path) -> tuple[Server, dict[str, Call]]:
+    """Start a contender's server and make its requests."""
+    name = contender.label.replace(" ", "-").replace(",", "")
+    log = stem.with_name(f"{stem.name}-server-{name}.log")
+    command = list(contender.command) if contender.command else None
+    server = Server(config.model_dir, contender.env, log, log_level=contender.log_level,
+                    command=command, ready=contender.ready)  # fmt: skip
+    print(f"{contender.label}: ready in {server.startup_seconds:.2f} s, "
+          f"RSS {server.rss_mb():.0f} MB")  # fmt: skip
+    if contender.command is None:
+        return server, calls(server.url, config.model)
+    return server, baseline_calls(contender.label, *first_code(config))
+
+
+def head_to_head(
+    labels: list[str], started: list[tuple[Server, dict[str, Call]]], config: Config
+) -> list[LoadResult]:
+    """Decode at `clients` on each server in turn, HEAD_TO_HEAD_ROUNDS times, a third of the
+    duration each; one row per server from all its turns."""
+    parts: dict[str, list[Measured]] = {label: [] for label in labels}
+    for _ in range(HEAD_TO_HEAD_ROUNDS):
+        for label, (server, requests) in zip(labels, started, strict=True):
+            parts[label].append(
+                measure(server, requests["decode"], config.clients, config, HEAD_TO_HEAD_ROUNDS)
+            )
+    return [
+        summarise(server, label, "decode", config.clients, parts[label])
+        for label, (server, _) in zip(labels, started, strict=True)
+    ]
 
 
 def first_code(config: Config) -> tuple[int, list[float]]:
