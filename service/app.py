@@ -57,6 +57,9 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=_lifespan(services),
         swagger_ui_parameters={"displayRequestDuration": True},
+        # Our metrics are Prometheus (service.metrics): FastAPI's OpenTelemetry hooks would only
+        # ask, on every request, whether a provider was configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     auth = [Depends(require_api_key)] if settings.api_key is not None else []
@@ -70,7 +73,9 @@ def create_app(settings: Settings) -> FastAPI:
     install_handlers(
         app, routes=[r for router in routes.OPEN + routes.PROTECTED for r in router.routes]
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_s
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -93,7 +98,10 @@ def _services(settings: Settings) -> Services:
         else None
     )
     options = RuntimeOptions(
-        settings.intra_op_threads, observe=metrics.observe_inference, batching=batching
+        settings.intra_op_threads,
+        max_rows=settings.max_rows_per_run,
+        observe=metrics.observe_inference,
+        batching=batching,
     )
     registry = ModelRegistry(settings.model_dir, partial(load_model, options=options))
     metrics.track_models(partial(registry.count, True), partial(registry.count, False))
@@ -112,8 +120,8 @@ def _services(settings: Settings) -> Services:
         pool=pool,
         metrics=metrics,
         models=ModelOperations(registry, attributes, pool),
-        latent=LatentOperations(attributes, limits, pool),
-        attributes=AttributeOperations(attributes, limits, pool),
+        latent=LatentOperations(attributes, limits, pool, settings.max_items),
+        attributes=AttributeOperations(attributes, limits, pool, settings.max_items),
         inference=InferenceOperations(registry, pool, settings.max_items),
     )
 
@@ -135,7 +143,9 @@ def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextMan
             serving, len(results), time.perf_counter() - start,
             extra={"model_dir": str(services.settings.model_dir)},
         )  # fmt: skip
+        watch = services.registry.watch(services.settings.disk_check_interval_s)
         yield
+        watch.stop()
         services.pool.close()
 
     return lifespan

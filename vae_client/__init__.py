@@ -26,6 +26,8 @@ from vae_client.errors import (
     NotFound,
     Overloaded,
     PayloadTooLarge,
+    RequestRefused,
+    RequestTimeout,
     ServerError,
     ServiceUnreachable,
     Unauthorized,
@@ -37,6 +39,7 @@ from vae_client.results import Attribute, Codes, Decoded, Model, Samples
 __all__ = [
     "AsyncClient", "Attribute", "AttributeNotFound", "Client", "Codes", "Conflict", "Decoded",
     "InferenceTimeout", "InvalidInput", "Model", "ModelNotFound", "ModelUnavailable",
-    "NotAcceptable", "NotConfigured", "NotFound", "Overloaded", "PayloadTooLarge", "Samples",
-    "ServerError", "ServiceUnreachable", "Unauthorized", "UnsupportedImage", "VaeServeError",
+    "NotAcceptable", "NotConfigured", "NotFound", "Overloaded", "PayloadTooLarge",
+    "RequestRefused", "RequestTimeout", "Samples", "ServerError", "ServiceUnreachable",
+    "Unauthorized", "UnsupportedImage", "VaeServeError",
 ]  # fmt: skip

@@ -74,6 +74,19 @@ class PayloadTooLarge(VaeServeError):
     code = "payload_too_large"
 
 
+class RequestTimeout(VaeServeError):
+    """The request's headers or body did not reach the server in time (a stalled upload)."""
+
+    code = "request_timeout"
+
+
+class RequestRefused(VaeServeError):
+    """The HTTP server refused the request before reading it: malformed, or a request line or
+    headers over its limits."""
+
+    code = "bad_request"
+
+
 class UnsupportedImage(VaeServeError):
     code = "unsupported_image"
 
@@ -119,7 +132,7 @@ BY_CODE: dict[str, type[VaeServeError]] = {
     kind.code: kind
     for kind in (
         Unauthorized, ModelNotFound, AttributeNotFound, NotFound, NotAcceptable, Conflict,
-        PayloadTooLarge, UnsupportedImage, InvalidInput, ModelUnavailable, NotConfigured,
-        Overloaded, InferenceTimeout, ServerError,
+        PayloadTooLarge, RequestTimeout, RequestRefused, UnsupportedImage, InvalidInput,
+        ModelUnavailable, NotConfigured, Overloaded, InferenceTimeout, ServerError,
     )
-}  # fmt: skip
+} | {"uri_too_long": RequestRefused, "header_too_large": RequestRefused}  # fmt: skip

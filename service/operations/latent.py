@@ -9,6 +9,7 @@ import numpy as np
 
 from service import imaging
 from service.attributes import AttributeStore
+from service.bodies import RawBody, parse
 from service.errors import InvalidInput, NotAcceptable
 from service.operations import convert
 from service.operations.convert import Picture
@@ -47,14 +48,17 @@ SAMPLER_NOTES: dict[SamplerName, str] = {
 
 @dataclass(frozen=True)
 class LatentOperations:
-    """The latent-space work of each endpoint; public methods run in the inference pool."""
+    """The latent-space work of each endpoint, from parsing the body to the reply; public methods
+    run in the inference pool."""
 
     attributes: AttributeStore
     limits: imaging.ImageLimits
     pool: InferencePool
+    max_items: int
 
     @in_pool
-    def encode(self, model: OnnxAutoencoder, body: EncodeRequest) -> EncodeResponse:
+    def encode(self, model: OnnxAutoencoder, raw: RawBody) -> EncodeResponse:
+        body = parse(EncodeRequest, raw, self.max_items)
         codes = model.encode(convert.pixels(model, body.images, self.limits))
         out = partial(codes_out, encoding=body.latents)
         z_log_var = None if codes.z_log_var is None else out(codes.z_log_var)
@@ -66,9 +70,9 @@ class LatentOperations:
 
     @in_pool
     def decode(
-        self, model: OnnxAutoencoder, body: DecodeRequest, as_png: bool
+        self, model: OnnxAutoencoder, raw: RawBody, as_png: bool
     ) -> DecodeResponse | Picture:
-        z = convert.latents(model, body.z)
+        z = convert.latents(model, parse(DecodeRequest, raw, self.max_items).z)
         if as_png and len(z) != 1:
             raise NotAcceptable(f"Accept: image/png returns one image; got {len(z)} vectors")
         images = model.decode(z)
@@ -77,7 +81,8 @@ class LatentOperations:
         return DecodeResponse(images=convert.base64_pngs(images))
 
     @in_pool
-    def sample(self, model: OnnxAutoencoder, body: SampleRequest) -> SampleResponse:
+    def sample(self, model: OnnxAutoencoder, raw: RawBody) -> SampleResponse:
+        body = parse(SampleRequest, raw, self.max_items)
         name = body.sampler or model.manifest.default_sampler
         if name not in model.samplers:
             raise InvalidInput(
@@ -96,14 +101,16 @@ class LatentOperations:
         )
 
     @in_pool
-    def reconstruct(self, model: OnnxAutoencoder, body: ReconstructRequest) -> ReconstructResponse:
+    def reconstruct(self, model: OnnxAutoencoder, raw: RawBody) -> ReconstructResponse:
+        body = parse(ReconstructRequest, raw, self.max_items)
         z_mean = model.encode(convert.pixels(model, body.images, self.limits)).z_mean
         return ReconstructResponse(
             images=convert.base64_pngs(model.decode(z_mean)), z_mean=codes_out(z_mean, body.latents)
         )
 
     @in_pool
-    def edit(self, model: OnnxAutoencoder, body: EditRequest) -> EditResponse | Picture:
+    def edit(self, model: OnnxAutoencoder, raw: RawBody) -> EditResponse | Picture:
+        body = parse(EditRequest, raw, self.max_items)
         moves = [(self.attributes.get(model, name), s) for name, s in body.attributes.items()]
         z = latent.shift(convert.codes(model, body.images, body.z, self.limits), moves)
         if body.sweep is not None:
@@ -115,9 +122,8 @@ class LatentOperations:
         return EditResponse(images=convert.base64_pngs(images), z=codes_out(z, body.latents))
 
     @in_pool
-    def interpolate(
-        self, model: OnnxAutoencoder, body: InterpolateRequest
-    ) -> InterpolateResponse | Picture:
+    def interpolate(self, model: OnnxAutoencoder, raw: RawBody) -> InterpolateResponse | Picture:
+        body = parse(InterpolateRequest, raw, self.max_items)
         ends = convert.codes(model, body.images, body.z, self.limits)
         z = latent.interpolate(ends[0], ends[1], body.steps, body.method)
         frames = model.decode(z)

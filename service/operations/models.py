@@ -25,7 +25,7 @@ class ModelOperations:
         self.pool = pool
 
     def readiness(self) -> Readiness:
-        """Cheap (no file is read unless one changed): answered on the event loop."""
+        """Cheap (the disk watcher's last result, no file read): answered on the event loop."""
         return Readiness(
             ready=self.registry.ready, models=[_state(e) for e in self.registry.entries()]
         )

@@ -4,13 +4,12 @@ matching `LatentOperations` method."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request
 
 from service import examples
-from service.bodies import parsed
-from service.dependencies import ModelDep, ServicesDep, WantsPng
+from service.dependencies import ModelName, model_call
 from service.openapi import request_body
 from service.routes.common import BODY, GIF, IMAGES, MODEL, PNG, binary, errors, reply
 from service.schemas import requests, responses
@@ -25,12 +24,9 @@ router = APIRouter(prefix="/v1", tags=["latent space"])
     responses=errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.EncodeRequest, examples.ENCODE),
 )
-async def encode(
-    model: ModelDep,
-    body: Annotated[requests.EncodeRequest, Depends(parsed(requests.EncodeRequest))],
-    services: ServicesDep,
-) -> responses.EncodeResponse:
-    return await services.latent.encode(model, body)
+async def encode(model: ModelName, request: Request) -> responses.EncodeResponse:
+    call = model_call(request, model)
+    return await call.services.latent.encode(call.model, await call.body())
 
 
 @router.post(
@@ -41,13 +37,9 @@ async def encode(
     responses=binary(responses.DecodeResponse, PNG) | errors(*MODEL, *BODY, 406),
     openapi_extra=request_body(requests.DecodeRequest, examples.DECODE),
 )
-async def decode(
-    model: ModelDep,
-    body: Annotated[requests.DecodeRequest, Depends(parsed(requests.DecodeRequest))],
-    as_png: WantsPng,
-    services: ServicesDep,
-) -> Any:
-    return reply(await services.latent.decode(model, body, as_png))
+async def decode(model: ModelName, request: Request) -> Any:
+    call = model_call(request, model)
+    return reply(await call.services.latent.decode(call.model, await call.body(), call.wants_png))
 
 
 @router.post(
@@ -57,12 +49,9 @@ async def decode(
     responses=errors(*MODEL, *BODY),
     openapi_extra=request_body(requests.SampleRequest, examples.SAMPLE),
 )
-async def sample(
-    model: ModelDep,
-    body: Annotated[requests.SampleRequest, Depends(parsed(requests.SampleRequest))],
-    services: ServicesDep,
-) -> responses.SampleResponse:
-    return await services.latent.sample(model, body)
+async def sample(model: ModelName, request: Request) -> responses.SampleResponse:
+    call = model_call(request, model)
+    return await call.services.latent.sample(call.model, await call.body())
 
 
 @router.post(
@@ -72,12 +61,9 @@ async def sample(
     responses=errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.ReconstructRequest, examples.RECONSTRUCT),
 )
-async def reconstruct(
-    model: ModelDep,
-    body: Annotated[requests.ReconstructRequest, Depends(parsed(requests.ReconstructRequest))],
-    services: ServicesDep,
-) -> responses.ReconstructResponse:
-    return await services.latent.reconstruct(model, body)
+async def reconstruct(model: ModelName, request: Request) -> responses.ReconstructResponse:
+    call = model_call(request, model)
+    return await call.services.latent.reconstruct(call.model, await call.body())
 
 
 @router.post(
@@ -88,12 +74,9 @@ async def reconstruct(
     responses=binary(responses.EditResponse, PNG) | errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.EditRequest, examples.EDIT),
 )
-async def edit(
-    model: ModelDep,
-    body: Annotated[requests.EditRequest, Depends(parsed(requests.EditRequest))],
-    services: ServicesDep,
-) -> Any:
-    return reply(await services.latent.edit(model, body))
+async def edit(model: ModelName, request: Request) -> Any:
+    call = model_call(request, model)
+    return reply(await call.services.latent.edit(call.model, await call.body()))
 
 
 @router.post(
@@ -104,9 +87,6 @@ async def edit(
     responses=binary(responses.InterpolateResponse, PNG, GIF) | errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.InterpolateRequest, examples.INTERPOLATE),
 )
-async def interpolate(
-    model: ModelDep,
-    body: Annotated[requests.InterpolateRequest, Depends(parsed(requests.InterpolateRequest))],
-    services: ServicesDep,
-) -> Any:
-    return reply(await services.latent.interpolate(model, body))
+async def interpolate(model: ModelName, request: Request) -> Any:
+    call = model_call(request, model)
+    return reply(await call.services.latent.interpolate(call.model, await call.body()))
