@@ -135,4 +135,6 @@ BY_CODE: dict[str, type[VaeServeError]] = {
         PayloadTooLarge, RequestTimeout, RequestRefused, UnsupportedImage, InvalidInput,
         ModelUnavailable, NotConfigured, Overloaded, InferenceTimeout, ServerError,
     )
-} | {"uri_too_long": RequestRefused, "header_too_large": RequestRefused}  # fmt: skip
+}  # fmt: skip
+# What the HTTP server itself answers before the request reaches the app, past its limits.
+BY_CODE |= {"uri_too_long": RequestRefused, "header_too_large": RequestRefused}
