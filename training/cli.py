@@ -1,4 +1,5 @@
-"""`python -m training {train,export,report,faces}`: the training command line."""
+"""`python -m training {train,export,report,faces,classifier,samplers,evaluate}`: the training
+command line."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from training.config import PRESETS, ModelConfig, TrainConfig
+from training.config import NETWORKS, PRESETS, ModelConfig, TrainConfig
 from training.datasets.celeba import CELEBA_LAYOUTS
 from training.datasets.registry import (
     DATASETS,
@@ -19,6 +21,9 @@ from training.datasets.registry import (
 from training.errors import ConfigError, TrainingError
 from training.vocabulary import Fit, Norm, Reconstruction, Upsample
 from vae_core.vocabulary import ModelKind, values
+
+if TYPE_CHECKING:
+    from training.datasets.splits import DatasetSplits
 
 
 def _image_size_help() -> str:
@@ -68,6 +73,13 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         "--cache-dir", type=Path, help="decoded images kept between runs (default: cache/ beside "
         "the runs dir)"
     )  # fmt: skip
+    _samples_argument(p)
+
+
+def _samples_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--samples", type=int, default=10_000, help="codes drawn from each sampler to measure it"
+    )
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]:
@@ -125,23 +137,57 @@ def cmd_train(args: argparse.Namespace) -> None:
     train_config, model_config = configs_from_args(args)
     checkpoint = train(train_config, model_config, args.runs_dir / args.name, args.resume)
     if not args.no_export and int(os.environ.get("RANK", "0")) == 0:
-        _export(checkpoint, args.models_dir / args.name)
+        _export(checkpoint, args.models_dir / args.name, args.samples)
         print(
             f"serve it: python -m service --model-dir {args.models_dir}, or to a running service "
             "on that folder: POST /v1/admin/reload"
         )
 
 
-def _export(checkpoint: Path, out: Path) -> None:
+def _export(checkpoint: Path, out: Path, samples: int) -> None:
     from training.export import export_bundle
 
-    manifest = export_bundle(checkpoint, out)
+    manifest = export_bundle(checkpoint, out, samples=samples)
     epoch = manifest.training["exported_epoch"]
     print(f"bundle written to {out} (epoch {epoch}, best validation loss): {manifest.metrics}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    _export(args.checkpoint, args.out)
+    _export(args.checkpoint, args.out, args.samples)
+
+
+def cmd_classifier(args: argparse.Namespace) -> None:
+    from training.classifier import CLASSIFIER_DIR, train_and_save
+    from training.datasets.registry import load_dataset
+
+    data = load_dataset(args.dataset, Path(args.data_dir) if args.data_dir else None)
+    record = train_and_save(data, args.epochs, args.seed, args.out_dir or CLASSIFIER_DIR)
+    print(record)
+
+
+def cmd_samplers(args: argparse.Namespace) -> None:
+    from training.export import refit_samplers
+    from training.quality import describe
+
+    data = _bundle_dataset(args.model_dir, args.data_dir)
+    manifest = refit_samplers(args.model_dir, data, args.samples, args.seed)
+    print(describe(manifest))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from training.quality import evaluate_bundle
+
+    data = _bundle_dataset(args.model_dir, args.data_dir)
+    print(evaluate_bundle(args.model_dir, data.test, args.samples, args.seed))
+
+
+def _bundle_dataset(model_dir: Path, data_dir: str | None) -> DatasetSplits:
+    from training.datasets.registry import load_dataset
+    from vae_core.bundle import read_manifest
+
+    manifest = read_manifest(model_dir)
+    directory = Path(data_dir) if data_dir else None
+    return load_dataset(manifest.dataset.name, directory, manifest.image.height)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -172,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a checkpoint as a bundle")
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="bundle folder, e.g. models/my-vae")
+    _samples_argument(p)
     p = sub.add_parser("report", help="write a bundle's figures (PNG)")
     p.add_argument("model_dir", type=Path)
     p.add_argument("--out", type=Path, help="figure folder (default docs/figures/<name>)")
@@ -183,10 +230,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=list(CELEBA_LAYOUTS), default="official")
     p.add_argument("--zip", action="store_true", help="write img_align_celeba.zip")
     p.add_argument("--workers", type=int, default=2, help="drawing processes")
+    _measure_parsers(sub)
     return parser
 
 
-COMMANDS = {"train": cmd_train, "export": cmd_export, "report": cmd_report, "faces": cmd_faces}
+def _measure_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("classifier", help="train the feature network that evaluation uses")
+    p.add_argument("--dataset", choices=sorted(NETWORKS), default="fashion-mnist")
+    p.add_argument("--data-dir", help="dataset folder, as for train")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--out-dir", type=Path, help="where the weights go (default training/classifiers/)"
+    )
+    for command, text in (
+        ("samplers", "fit a bundle's samplers to its training codes, measure and record them"),
+        ("evaluate", "measure a bundle on the test set and compare with what it records"),
+    ):
+        p = sub.add_parser(command, help=text)
+        p.add_argument("model_dir", type=Path)
+        p.add_argument("--data-dir", help="dataset folder, as for train")
+        p.add_argument("--seed", type=int, default=0, help="seed of every sampler's codes")
+        _samples_argument(p)
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "export": cmd_export,
+    "report": cmd_report,
+    "faces": cmd_faces,
+    "classifier": cmd_classifier,
+    "samplers": cmd_samplers,
+    "evaluate": cmd_evaluate,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

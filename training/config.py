@@ -8,7 +8,7 @@ from typing import Any
 
 from training.errors import ConfigError
 from training.vocabulary import Activation, Fit, Norm, Reconstruction, Upsample
-from vae_core.vocabulary import ModelKind
+from vae_core.vocabulary import LabelKind, ModelKind
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,35 @@ def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
 def to_dict(config: Any) -> dict[str, Any]:
     out = asdict(config)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The network: one 3x3 conv + BatchNorm + ReLU + 2x2 max-pool per width, a dense layer of
+    FEATURES (the features), and one output per label."""
+
+    dataset: str
+    channels: int
+    image_size: int
+    widths: tuple[int, ...]
+    labels: tuple[str, ...]
+    label_kind: LabelKind
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(self.widths))
+        object.__setattr__(self, "labels", tuple(self.labels))
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Which feature network measures a dataset's images of one shape, and its widths."""
+
+    name: str
+    image_shape: tuple[int, int, int]
+    widths: tuple[int, ...]
+
+
+NETWORKS: dict[str, NetworkSpec] = {
+    "fashion-mnist": NetworkSpec("fashion-mnist", (1, 32, 32), (16, 32, 64)),
+    "celeba": NetworkSpec("faces", (3, 64, 64), (8, 16, 32, 64)),  # trained on generated faces
+}

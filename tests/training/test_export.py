@@ -16,6 +16,9 @@ from training.evaluate import encode_means
 from training.export import check_parity, export_bundle
 from training.train import Checkpoint, train
 from vae_core import bundle
+from vae_core.graphs import load_autoencoder
+
+SAMPLES = 256  # codes per sampler in export's evaluation: enough for tiny models
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def bundles(
 ) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("models")
     for kind, ckpt in checkpoints.items():
-        export_bundle(ckpt, out / f"tiny-{kind}", data=small_fashion)
+        export_bundle(ckpt, out / f"tiny-{kind}", data=small_fashion, samples=SAMPLES)
     return {kind: out / f"tiny-{kind}" for kind in checkpoints}
 
 
@@ -46,7 +49,12 @@ def test_manifest_validates_and_checksums_match(bundles: dict[str, Path]) -> Non
         assert manifest.kind == kind and manifest.name == path.name
         assert manifest.latent_dim == 2 and manifest.image.height == 32
         assert manifest.preprocessing.pad == 2
-        assert set(manifest.files) == {bundle.ENCODER, bundle.DECODER, bundle.ATTRIBUTES}
+        assert set(manifest.files) == {
+            bundle.ENCODER,
+            bundle.DECODER,
+            bundle.ATTRIBUTES,
+            bundle.SAMPLERS,
+        }
         assert {"torch", "onnxruntime", "python"} <= set(manifest.software)
         assert manifest.dataset.labels[1] == "Trouser"
 
@@ -115,7 +123,7 @@ def test_export_replaces_an_existing_bundle_whole(
     target = tmp_path / "m"
     target.mkdir()
     (target / "stale.txt").write_text("old")
-    export_bundle(checkpoints["ae"], target, data=small_fashion)
+    export_bundle(checkpoints["ae"], target, data=small_fashion, samples=SAMPLES)
     assert not (target / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
@@ -163,7 +171,7 @@ def test_a_fashion_checkpoint_that_recorded_image_size_64_still_loads_and_export
     torch.save(saved, old)
 
     ckpt = Checkpoint.load(old)
-    manifest = export_bundle(old, tmp_path / "old-ae")
+    manifest = export_bundle(old, tmp_path / "old-ae", samples=SAMPLES)
 
     assert ckpt.train_config.image_size == ckpt.model_config.image_size == 32
     assert manifest.training["image_size"] == manifest.architecture["image_size"] == 32
@@ -189,3 +197,54 @@ def test_export_writes_the_best_epochs_network_and_names_the_epoch(
     with torch.no_grad():
         expected = best.build_model().decode(torch.from_numpy(z)).numpy()
     np.testing.assert_allclose(decoder.run(None, {"z": z})[0], expected, atol=1e-5)
+
+
+def test_export_fits_and_measures_the_samplers_each_kind_offers(
+    bundles: dict[str, Path], small_fashion: DatasetSplits
+) -> None:
+    for kind, path in bundles.items():
+        manifest = bundle.read_manifest(path)
+        samplers, evaluation = manifest.samplers, manifest.evaluation
+        assert samplers is not None and evaluation is not None
+        expected = ["prior", "gaussian", "gmm"] if kind == "vae" else ["gaussian", "gmm"]
+        assert samplers.names() == expected
+        distances = {s.name: s.frechet_distance for s in samplers.offered}
+        assert samplers.default == min(distances, key=lambda n: distances[n] or 0.0)
+        assert samplers.mixture.held_out_codes == len(small_fashion.val)
+        assert evaluation.feature_network == "fashion-mnist"
+        assert evaluation.test_images == len(small_fashion.test)
+        assert evaluation.samples_per_sampler == SAMPLES
+        assert 0 < evaluation.frechet_test_halves < evaluation.frechet_reconstructions
+
+
+def test_the_loaded_bundle_samples_from_its_recorded_samplers(bundles: dict[str, Path]) -> None:
+    for kind, path in bundles.items():
+        model = load_autoencoder(path)
+        assert list(model.samplers) == model.manifest.samplers.names()  # type: ignore[union-attr]
+        for sampler in model.samplers.values():
+            z = sampler.sample(5, np.random.default_rng(0), 1.0)
+            assert z.shape == (5, 2) and model.decode(z).shape == (5, 1, 32, 32)
+        legacy = "prior" if kind == "vae" else "gaussian"  # latent_prior is the same Gaussian
+        np.testing.assert_allclose(
+            model.prior_sample(9, np.random.default_rng(4), 0.7),
+            model.samplers[legacy].sample(9, np.random.default_rng(4), 0.7),
+            atol=1e-5,
+        )
+
+
+def test_refitting_the_samplers_keeps_the_graphs_and_repeats_the_figures(
+    bundles: dict[str, Path], small_fashion: DatasetSplits, tmp_path: Path
+) -> None:
+    import shutil
+
+    from training.export import refit_samplers
+
+    copy = tmp_path / "tiny-vae"
+    shutil.copytree(bundles["vae"], copy)
+    before = bundle.read_manifest(copy)
+    after = refit_samplers(copy, small_fashion, samples=SAMPLES)
+    for name in (bundle.ENCODER, bundle.DECODER, bundle.ATTRIBUTES):
+        assert after.files[name] == before.files[name]
+    assert after.samplers == before.samplers
+    assert after.evaluation == before.evaluation
+    bundle.read_bundle(copy)  # checksums hold
