@@ -9,7 +9,7 @@ PORT ?= 8000
 # Debian packages of the test suite's data and tools: Fashion-MNIST, a browser, a font.
 SYSTEM_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core
 
-.PHONY: run test lint audit bench bench-smoke soak soak-smoke system-deps container-deps container-test train-shipped report clean help
+.PHONY: run test lint audit bench bench-smoke bench-studio soak soak-smoke system-deps container-deps container-test train-shipped maps report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
@@ -85,6 +85,16 @@ train-shipped: $(VENV)/.dev
 	$(PY) -m training train --name fashion-vae-32d --model vae --latent-dim 32 --epochs 10
 	$(PY) -m training train --name fashion-vae-2d --model vae --latent-dim 2 --epochs 10
 	$(PY) -m training train --name fashion-ae-2d --model ae --latent-dim 2 --epochs 4
+
+# The shipped bundles' latent maps (the Studio's map), from the real test sets, without retraining:
+# deterministic, rewriting only latent_map.* and model.json's `files` and `latent_map`.
+maps: $(VENV)/.dev data/faces
+	$(PY) -m training map models/fashion-vae-2d models/fashion-vae-32d models/fashion-ae-2d
+	$(PY) -m training map models/faces-vae-200d --data-dir data/faces
+
+# The generated faces dataset faces-vae-200d was trained on (seed 0; about 30 s on 2 cores).
+data/faces: | $(VENV)/.dev
+	$(PY) -m training faces --out data/faces --count 25000
 
 report: $(VENV)/.dev
 	for m in models/*/; do $(PY) -m training report $$m; done

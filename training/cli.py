@@ -1,4 +1,4 @@
-"""`python -m training {train,export,report,faces}`: the training command line."""
+"""`python -m training {train,export,report,map,faces}`: the training command line."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Literal
 
 from training.config import PRESETS, ModelConfig, TrainConfig
 from training.errors import TrainingError
+from vae_core.latent_map import MAX_POINTS
 
 DATASET_DEFAULTS: dict[str, tuple[str, Literal["bce", "mse"]]] = {
     "fashion-mnist": ("fashion", "bce"),
@@ -106,6 +107,14 @@ def cmd_report(args: argparse.Namespace) -> None:
         print(path)
 
 
+def cmd_map(args: argparse.Namespace) -> None:
+    from training.latent_map import rebuild_latent_map
+
+    for model_dir in args.model_dir:
+        manifest = rebuild_latent_map(model_dir, args.data_dir, args.points)
+        print(f"{model_dir}: latent map of {manifest.latent_map}")
+
+
 def cmd_faces(args: argparse.Namespace) -> None:
     from training.faces import generate_faces
 
@@ -126,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", type=Path)
     p.add_argument("--out", type=Path, help="figure folder (default docs/figures/<name>)")
     p.add_argument("--data-dir", help="dataset folder, as for train")
+    p = sub.add_parser("map", help="add (or rebuild) bundles' latent maps from their test sets")
+    p.add_argument("model_dir", type=Path, nargs="+", help="bundle folders, e.g. models/my-vae")
+    p.add_argument("--data-dir", type=Path, help="dataset folder, as for train")
+    p.add_argument("--points", type=int, default=MAX_POINTS, help="test images on the map")
     p = sub.add_parser("faces", help="generate a CelebA-format dataset of drawn faces")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--count", type=int, default=20000)
@@ -136,7 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"train": cmd_train, "export": cmd_export, "report": cmd_report, "faces": cmd_faces}
+COMMANDS = {
+    "train": cmd_train,
+    "export": cmd_export,
+    "report": cmd_report,
+    "map": cmd_map,
+    "faces": cmd_faces,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

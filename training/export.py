@@ -1,5 +1,6 @@
 """Export a checkpoint as a model bundle (see `vae_core.bundle`): two ONNX graphs checked against
-PyTorch on real images, attribute vectors, the AE's code distribution, test metrics, checksums."""
+PyTorch on real images, attribute vectors, the AE's code distribution, test metrics, the latent map
+of the test images, checksums."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from training.config import to_dict
 from training.data import DatasetSplits, LabeledImages, load_dataset
 from training.errors import TrainingError
 from training.evaluate import encode_means, test_metrics
+from training.latent_map import add_latent_map
 from training.models import AnyAutoencoder, DiagonalGaussian
 from training.train import Checkpoint
 from vae_core import bundle
-from vae_core.files import write_json_atomic
+from vae_core.files import swap_folder, write_json_atomic
 from vae_core.latent import attribute_record, empirical_prior
 
 PARITY_TOLERANCE = 1e-4
@@ -142,7 +144,8 @@ def export_bundle(
     manifest = _manifest(ckpt, out_dir.name, data, z_train, metrics)
     manifest = _with_checksums(manifest, staging)
     write_json_atomic(staging / bundle.MANIFEST, manifest.model_dump(mode="json"))
-    _swap_in(staging, out_dir)
+    manifest = add_latent_map(staging, data)
+    swap_folder(staging, out_dir)
     return manifest
 
 
@@ -187,12 +190,3 @@ def _with_checksums(manifest: bundle.Manifest, directory: Path) -> bundle.Manife
 def _software_versions() -> dict[str, str]:
     packages = ("vae-serve", "torch", "onnx", "onnxruntime", "numpy", "pillow")
     return {"python": platform.python_version(), **{p: version(p) for p in packages}}
-
-
-def _swap_in(staging: Path, out_dir: Path) -> None:
-    old = out_dir.with_name(f".{out_dir.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out_dir.exists():
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)

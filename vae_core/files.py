@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -60,6 +61,17 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def swap_folder(staging: Path, target: Path) -> None:
+    """Replace the folder `target` with `staging` by two renames, so readers see the old folder or
+    the new one whole, never a mix; the old one is then deleted."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def remove_stale_temporaries(directory: Path, older_than_s: float) -> list[Path]:

@@ -65,7 +65,7 @@ class Graph:
 
 class OnnxAutoencoder:
     """A bundle's encoder and decoder, checked against the shapes its manifest promises, with its
-    attribute vectors and prior.
+    attribute vectors, prior and latent map (None without one).
 
     `run_with(graph)` gives the function that runs each batch through `graph` (default: the
     session run itself); the service puts its metrics and batcher there."""
@@ -80,6 +80,7 @@ class OnnxAutoencoder:
         self.name = bundle.name
         self.manifest = manifest
         self.attributes: dict[str, AttributeVector] = bundle.attributes
+        self.latent_map = bundle.latent_map
         self.image_shape = manifest.image_shape
         self.latent_dim = manifest.latent_dim
         self.encoder = Graph(bundle.directory / ENCODER, options)
