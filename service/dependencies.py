@@ -19,6 +19,7 @@ from service.errors import Unauthorized
 from service.metrics import Metrics
 from service.operations.attributes import AttributeOperations
 from service.operations.latent import LatentOperations
+from service.operations.maps import MapOperations
 from service.operations.models import ModelOperations
 from service.registry import Loaded, ModelRegistry
 from service.runtime import InferencePool
@@ -37,6 +38,7 @@ class Services:
     models: ModelOperations
     latent: LatentOperations
     attributes: AttributeOperations
+    maps: MapOperations
 
 
 async def get_services(request: Request) -> Services:

@@ -109,5 +109,9 @@ def _json_text(prop: dict[str, Any]) -> dict[str, Any]:
 
 
 def _structured(prop: dict[str, Any]) -> bool:
-    options = prop.get("anyOf", [prop])
-    return any(o.get("type") in ("array", "object") or "$ref" in o for o in options)
+    """Whether a value of this schema may be a list or an object (then it travels as JSON text),
+    looking through unions: `z` is lists or packed codes, or null."""
+    options = prop.get("anyOf") or prop.get("oneOf")
+    if options is not None:
+        return any(_structured(option) for option in options)
+    return prop.get("type") in ("array", "object") or "$ref" in prop

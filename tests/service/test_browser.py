@@ -62,7 +62,7 @@ def test_swagger_ui_renders_every_operation_and_try_it_out_succeeds(
     page.goto(f"{live_server.url}/docs")
     page.wait_for_selector(".opblock")
     expected = operations(live_server.url)
-    assert len(expected) == 16
+    assert len(expected) == 19
     for method, path, _ in expected:
         block = page.locator(f'.opblock-{method}:has([data-path="{path}"])')
         assert block.count() == 1, f"{method.upper()} {path} is not rendered"
