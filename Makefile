@@ -16,7 +16,7 @@ help:
 	@echo "make test    run the whole test suite"
 	@echo "make lint    ruff, mypy and the import contracts (lint-imports)"
 	@echo "make audit   pip-audit on the pinned runtime dependencies"
-	@echo "make bench   load benchmark against raw ONNX Runtime and the HTTP floor"
+	@echo "make bench   load benchmark against raw ONNX Runtime and the HTTP floor, Studio latency"
 	@echo "make soak    60 s mixed-load soak: errors and RSS over time"
 
 $(PY):
@@ -51,12 +51,19 @@ lint: $(VENV)/.dev
 audit: $(VENV)/.dev
 	$(PY) -m scripts.audit requirements/runtime.txt
 
-# Load benchmark on loopback: every endpoint vs raw ONNX Runtime and the HTTP floor (/healthz).
+# Load benchmark on loopback: every endpoint vs raw ONNX Runtime and the HTTP floor (/healthz);
+# then the Studio's pointer-to-image latency in Chromium (bench-studio).
 bench: $(VENV)/.dev
 	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.studio $(STUDIO_ARGS)
 
 bench-smoke: $(VENV)/.dev
 	$(PY) -m bench --smoke
+	$(PY) -m bench.studio --smoke
+
+# The Latent Studio's pointer-to-image latency per 2-d model, in Chromium (p50 target 50 ms).
+bench-studio: $(VENV)/.dev
+	$(PY) -m bench.studio $(STUDIO_ARGS)
 
 # Soak on loopback: mixed endpoints, 32 clients, 60 s; fails on any error or RSS growth >= 10%.
 soak: $(VENV)/.dev
