@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.config import Settings
 from tests.service.helpers import assert_error, b64
+from vae_core.bundle import read_manifest
 from vae_core.files import sha256_file
 
 BROKEN = "fashion-vae-2d"
@@ -222,4 +223,5 @@ def test_the_files_are_hashed_again_only_when_their_stamps_change(
         for _ in range(3):
             assert client.get(f"/v1/models/{BROKEN}").status_code == 200
         assert set(hashed) == {BROKEN}
-        assert len(hashed) == 4  # once: model.json and the three files it lists
+        listed = read_manifest(models_copy / BROKEN).files
+        assert len(hashed) == 1 + len(listed)  # once: model.json and each file it lists

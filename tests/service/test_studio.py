@@ -254,7 +254,8 @@ def test_hovering_a_point_shows_its_thumbnail(
     browser: Browser, live_server: Server, model: str
 ) -> None:
     with open_studio(browser, live_server, model) as studio:
-        x, y = studio.point(0)
+        (shown,) = apart(studio, 1, (0.1, 0.1, 0.9, 0.9))
+        x, y = studio.point(shown)
         studio.page.mouse.move(x, y)
         hover = studio("hover-thumbnail")
         expect(hover).to_be_visible()
@@ -394,17 +395,21 @@ def test_a_custom_vector_is_created_used_and_deleted(
     assert api.get(f"/v1/models/{model}/attributes/{name}").status_code == 404
 
 
-def apart(studio: Studio, count: int, pixels: float = 24) -> list[int]:
-    """`count` map points at least `pixels` from each other and from every other point's
-    nearest-click radius, so a click lands on the one meant."""
+def apart(studio: Studio, count: int, region: tuple[float, float, float, float]) -> list[int]:
+    """`count` map points at least 24 pixels from each other, inside `region` of the map
+    (fractions: left, top, right, bottom), so that a click lands on the one meant."""
+    box = studio.map_box()
+    left, top = box["x"] + region[0] * box["width"], box["y"] + region[1] * box["height"]
+    right, bottom = box["x"] + region[2] * box["width"], box["y"] + region[3] * box["height"]
     chosen: list[tuple[int, float, float]] = []
-    for index in range(400):
+    for index in range(2000):
         x, y = studio.point(index)
-        if all((x - cx) ** 2 + (y - cy) ** 2 >= pixels**2 for _, cx, cy in chosen):
+        inside = left <= x <= right and top <= y <= bottom
+        if inside and all((x - cx) ** 2 + (y - cy) ** 2 >= 24**2 for _, cx, cy in chosen):
             chosen.append((index, x, y))
         if len(chosen) == count:
             return [index for index, _, _ in chosen]
-    raise AssertionError("no points far enough apart")
+    raise AssertionError(f"no {count} points far enough apart in {region}")
 
 
 def test_examples_picked_on_the_map_make_a_custom_vector(
@@ -414,7 +419,7 @@ def test_examples_picked_on_the_map_make_a_custom_vector(
     with open_studio(browser, live_server, "fashion-vae-2d") as studio:
         mouse, keyboard = studio.page.mouse, studio.page.keyboard
         keyboard.down("Shift")
-        for index in apart(studio, 3):  # shift-click: one point each
+        for index in apart(studio, 3, (0.4, 0.4, 0.95, 0.95)):  # shift-click: one point each
             mouse.click(*studio.point(index))
         expect(studio("pick-count")).to_have_attribute("data-positive", "3")
         studio("pick-negative").check()
