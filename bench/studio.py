@@ -29,7 +29,7 @@ from bench.harness import ROOT, Server, results_stem, write_results
 
 MODELS = ("fashion-vae-2d", "fashion-ae-2d")
 TARGET_P50_MS = 50.0
-HZ = 60.0
+HZ = 60.0  # pointer events per second: a mouse drag
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
@@ -45,8 +45,8 @@ class StudioResult:
     max_ms: float
 
 
-def drag(page: Page, moves: int, deadline: float) -> int:
-    """Move the pointer over the map at HZ along a Lissajous path; returns the moves made."""
+def drag(page: Page, moves: int, deadline: float, hz: float) -> int:
+    """Move the pointer over the map at `hz` along a Lissajous path; returns the moves made."""
     box = page.get_by_test_id("map").bounding_box()
     assert box is not None
     start = time.perf_counter()
@@ -59,13 +59,15 @@ def drag(page: Page, moves: int, deadline: float) -> int:
         y = box["y"] + box["height"] * (0.5 + 0.35 * math.sin(2 * t))
         page.mouse.move(round(x), round(y))
         made += 1
-        pause = start + made / HZ - time.perf_counter()
+        pause = start + made / hz - time.perf_counter()
         if pause > 0:
             time.sleep(pause)  # the pace of a hand, not of the benchmark's loop
     return made
 
 
-def measure(browser: Browser, url: str, model: str, moves: int, deadline: float) -> StudioResult:
+def measure(
+    browser: Browser, url: str, model: str, moves: int, deadline: float, hz: float
+) -> StudioResult:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     try:
         page.goto(f"{url}/?model={model}")
@@ -77,7 +79,7 @@ def measure(browser: Browser, url: str, model: str, moves: int, deadline: float)
         )
         page.evaluate("() => { studio.decoder.latencies.length = 0; studio.decoder.requests = 0; }")
         start = time.perf_counter()
-        made = drag(page, moves, deadline)
+        made = drag(page, moves, deadline, hz)
         page.wait_for_function("() => document.body.dataset.decoding === 'idle'")
         seconds = time.perf_counter() - start
         latencies = np.asarray(page.evaluate("() => studio.decoder.latencies"), dtype=float)
@@ -88,9 +90,9 @@ def measure(browser: Browser, url: str, model: str, moves: int, deadline: float)
     return StudioResult(model, made, len(latencies), requests, seconds, p50, p95, top)
 
 
-def markdown(results: list[StudioResult], load: tuple[float, float, float]) -> str:
+def markdown(results: list[StudioResult], load: tuple[float, float, float], hz: float) -> str:
     lines = [
-        f"Chromium, pointer moved at {HZ:g} Hz; {os.cpu_count()} CPUs; load average "
+        f"Chromium, pointer moved at {hz:g} Hz; {os.cpu_count()} CPUs; load average "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start",
         "",
         "| model | moves | images | /decode requests | p50 ms | p95 ms | max ms | p50 <= "
@@ -110,13 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="60 moves per model (CI)")
     parser.add_argument("--moves", type=int, help="pointer moves per model (default 600)")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds in all, at most")
+    parser.add_argument("--hz", type=float, default=HZ, help="pointer events per second")
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args(argv)
     moves = args.moves or (60 if args.smoke else 600)
-    if not 1 <= moves <= 10_000 or not 0 < args.budget <= 3600:
-        parser.error("need 1 <= moves <= 10000 and 0 < budget <= 3600 s")
+    if not 1 <= moves <= 10_000 or not 0 < args.budget <= 3600 or not 1 <= args.hz <= 1000:
+        parser.error("need 1 <= moves <= 10000, 0 < budget <= 3600 s and 1 <= hz <= 1000")
     load = os.getloadavg()
     stem = results_stem("studio")
     deadline = time.perf_counter() + args.budget
@@ -126,12 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         try:
             for model in args.models:
-                results.append(measure(browser, server.url, model, moves, deadline))
+                results.append(measure(browser, server.url, model, moves, deadline, args.hz))
                 print(f"{model}: p50 {results[-1].p50_ms:.1f} ms")
         finally:
             browser.close()
-    table = markdown(results, load)
-    report = {"hz": HZ, "load_average": load, "results": [asdict(r) for r in results]}
+    table = markdown(results, load, args.hz)
+    report = {"hz": args.hz, "load_average": load, "results": [asdict(r) for r in results]}
     write_results(stem, report, table)
     print()
     print(table)

@@ -1,7 +1,8 @@
 // Live decoding into one <img>: codes go to POST /decode (`Accept: image/png`) as fast as the
 // server answers, and never queue. While a request is in flight, a newer code replaces the one
 // waiting (coalescing): a fast drag leaves at most one request behind the running one, and the
-// image always catches up with the latest code.
+// image always catches up with the latest code. The browser decodes each PNG while the next
+// request is already on its way.
 //
 // Each image shown records its pointer-to-image latency, from the event that asked for its code to
 // the decoded image being ready to paint, in `latencies` (the bench reads them); `<body
@@ -50,7 +51,7 @@ export class LiveDecoder {
       const body = { z: [Array.from(job.code)] };
       const path = modelPath(job.model, "/decode");
       const blob = await this.api.blob("POST", path, { json: body, accept: "image/png" });
-      if (job.generation === this.generation) await this.display(blob, job);
+      if (job.generation === this.generation) this.display(blob, job); // decodes meanwhile
     } catch (error) {
       if (job.generation === this.generation) this.onError(error);
     } finally {
@@ -65,12 +66,11 @@ export class LiveDecoder {
     this.image.src = this.objectUrl;
     this.image.dataset.z = encodeCode(job.code);
     this.image.dataset.model = job.model;
+    if (previous) URL.revokeObjectURL(previous);
     try {
       await this.image.decode();
     } catch {
-      return; // replaced by a newer image before this one was decoded
-    } finally {
-      if (previous) URL.revokeObjectURL(previous);
+      return; // replaced by a newer image before this one was decoded: never shown
     }
     this.latencies.push(performance.now() - job.at);
     if (this.latencies.length > KEPT_LATENCIES) this.latencies.shift();
