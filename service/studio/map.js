@@ -242,8 +242,8 @@ export class MapView {
       }
     });
     if (ellipse) svg.append(this.ellipsePath(ellipse));
-    if (upload) svg.append(marker("upload-marker", this.toScreen(upload), "diamond"));
-    if (current) svg.append(marker("current-marker", this.toScreen(current), "cross"));
+    if (upload) svg.append(marker("upload-marker", this.pinned(upload), "diamond"));
+    if (current) svg.append(marker("current-marker", this.pinned(current), "cross"));
     if (this.cursor) svg.append(svgCircle(this.toScreen(this.cursor), 9, "keyboard-cursor"));
     if (this.lasso) {
       const line = document.createElementNS(SVG, "polyline");
@@ -251,6 +251,17 @@ export class MapView {
       line.setAttribute("class", "lasso");
       svg.append(line);
     }
+  }
+
+  /** A marker's place: at its position, or pinned to the nearest edge when it is out of view
+   * (then [x, y, true]), so that a code moved far off is still shown, in its direction. */
+  pinned(position) {
+    const { width, height } = this.size();
+    const [x, y] = this.toScreen(position);
+    const margin = 10;
+    const px = Math.min(Math.max(x, margin), width - margin);
+    const py = Math.min(Math.max(y, margin), height - margin);
+    return [px, py, px !== x || py !== y];
   }
 
   /** The posterior's 2-sigma ellipse: its centre and two semi-axes in data coordinates. */
@@ -465,9 +476,10 @@ function svgCircle([x, y], radius, kind) {
   return circle;
 }
 
-function marker(testid, [x, y], shape) {
+function marker(testid, [x, y, outside], shape) {
   const group = document.createElementNS(SVG, "g");
-  group.setAttribute("class", testid);
+  group.setAttribute("class", outside ? `${testid} outside` : testid);
+  group.dataset.outside = String(Boolean(outside));
   group.setAttribute("transform", `translate(${x} ${y})`);
   group.dataset.testid = testid;
   const d = shape === "cross" ? "M-11 0H11M0 -11V11" : "M0 -8L8 0L0 8L-8 0Z";
