@@ -27,6 +27,8 @@ COPY pyproject.toml ./
 COPY vae_core/ vae_core/
 COPY service/ service/
 COPY training/ training/
+COPY vae_client/ vae_client/
+COPY vae_serve/ vae_serve/
 RUN pip wheel --no-deps --wheel-dir /dist .
 
 # ------------------------------------------------------------------------------ runtime-venv

@@ -9,14 +9,15 @@ PORT ?= 8000
 # Debian packages of the test suite's data and tools: Fashion-MNIST, a browser, a font.
 SYSTEM_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core
 
-.PHONY: run test lint audit bench bench-smoke bench-studio soak soak-smoke system-deps container-deps container-test train-shipped maps report clean help
+.PHONY: run test lint audit bench bench-peers bench-smoke bench-studio soak soak-smoke system-deps container-deps container-test train-shipped classifiers maps report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
 	@echo "make test    run the whole test suite"
 	@echo "make lint    ruff, mypy and the import contracts (lint-imports)"
 	@echo "make audit   pip-audit on the pinned runtime dependencies"
-	@echo "make bench   load benchmark against raw ONNX Runtime and the HTTP floor, Studio latency"
+	@echo "make bench   load benchmark against the naive app, raw ONNX Runtime and the HTTP floor; Studio latency"
+	@echo "make bench-peers  the same, with MLServer serving the same decoder (own venv)"
 	@echo "make soak    60 s mixed-load soak: errors and RSS over time"
 
 $(PY):
@@ -51,11 +52,27 @@ lint: $(VENV)/.dev
 audit: $(VENV)/.dev
 	$(PY) -m scripts.audit requirements/runtime.txt
 
-# Load benchmark on loopback: every endpoint vs raw ONNX Runtime and the HTTP floor (/healthz);
-# then the Studio's pointer-to-image latency in Chromium (bench-studio).
+# Load benchmark on loopback, in one run: every endpoint of the service, the naive FastAPI app
+# (bench/naive.py), raw ONNX Runtime, the HTTP floor (/healthz), 1 vs 2 workers, memory under the
+# largest requests; then the Studio's pointer-to-image latency in Chromium (bench-studio). Take
+# numbers on a quiet machine (1-minute load below 0.5).
 bench: $(VENV)/.dev
 	$(PY) -m bench $(BENCH_ARGS)
 	$(PY) -m bench.studio $(STUDIO_ARGS)
+
+# The same run with MLServer (pinned) serving the same decoder, from a throwaway venv in
+# bench/.peers (git-ignored). Never part of make test or CI.
+MLSERVER_VERSION := 1.7.1
+PEERS := bench/.peers/venv
+$(PEERS)/.mlserver-$(MLSERVER_VERSION):
+	$(PYTHON) -m venv $(PEERS)
+	# uvloop 0.22 dropped the implicit loop that MLServer 1.7's workers ask for.
+	$(PEERS)/bin/pip install -q mlserver==$(MLSERVER_VERSION) uvloop==0.21.0 \
+		$$(grep -E '^(onnxruntime|pillow|numpy)==' requirements/runtime.txt)
+	touch $@
+
+bench-peers: $(VENV)/.dev $(PEERS)/.mlserver-$(MLSERVER_VERSION)
+	$(PY) -m bench --peers $(PEERS) $(BENCH_ARGS)
 
 bench-smoke: $(VENV)/.dev
 	$(PY) -m bench --smoke
@@ -87,11 +104,22 @@ container-deps: $(VENV)/.dev
 container-test: container-deps
 	$(PY) -m pytest -m container -s tests/container
 
-# Retrain the shipped Fashion-MNIST bundles (about 45 s per epoch on 2 cores).
+# Retrain the shipped Fashion-MNIST bundles (about 45 s per epoch on 2 cores); export fits their
+# samplers and measures them with the feature networks in training/classifiers/. The large VAE
+# trains 10 epochs at beta 1, then one more at beta 0.1 (sharper; the samplers make up for the
+# prior it no longer fills).
 train-shipped: $(VENV)/.dev
-	$(PY) -m training train --name fashion-vae-32d --model vae --latent-dim 32 --epochs 10
+	$(PY) -m training train --name fashion-vae-32d --model vae --latent-dim 32 --epochs 10 --no-export
+	$(PY) -m training train --name fashion-vae-32d --model vae --latent-dim 32 --beta 0.1 \
+		--epochs 11 --nll-samples 10 --resume
 	$(PY) -m training train --name fashion-vae-2d --model vae --latent-dim 2 --epochs 10
 	$(PY) -m training train --name fashion-ae-2d --model ae --latent-dim 2 --epochs 4
+
+# Retrain the feature networks of `python -m training evaluate` (training/classifiers/): the
+# Fashion-MNIST classifier, and the attribute classifier of the generated faces.
+classifiers: $(VENV)/.dev data/faces
+	$(PY) -m training classifier --dataset fashion-mnist --epochs 3
+	$(PY) -m training classifier --dataset celeba --data-dir data/faces --epochs 2
 
 # The shipped bundles' latent maps (the Studio's map), from the real test sets, without retraining:
 # deterministic, rewriting only latent_map.* and model.json's `files` and `latent_map`.

@@ -15,7 +15,7 @@ import dataclasses
 import tempfile
 import time
 from pathlib import Path
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 import onnxruntime as ort
@@ -25,6 +25,7 @@ from bench.harness import results_stem, write_results
 from training.config import PRESETS, ModelConfig
 from training.export import export_onnx
 from training.models import build_model
+from training.vocabulary import Upsample
 
 ARCHITECTURES = {
     "fashion (book, 2-D)": dataclasses.replace(PRESETS["fashion"], latent_dim=2),
@@ -32,8 +33,7 @@ ARCHITECTURES = {
         PRESETS["faces"], widths=(32, 32, 64, 64, 64), image_size=64, latent_dim=200
     ),
 }
-Upsample = Literal["conv_transpose", "resize_conv"]
-UPSAMPLES: tuple[Upsample, ...] = ("conv_transpose", "resize_conv")
+UPSAMPLES: tuple[Upsample, ...] = get_args(Upsample)
 BATCHES = (1, 64)
 
 

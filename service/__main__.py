@@ -8,6 +8,7 @@ import argparse
 import os
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 from typing import get_args
 
@@ -18,6 +19,8 @@ from pydantic import ValidationError
 from service.app import create_app
 from service.config import LogLevel, Settings
 from service.logs import configure_logging
+from service.protocol import GuardedHttpTools, HttpLimits
+from service.runtime import return_freed_memory
 
 FACTORY = "service.__main__:app_from_environment"
 
@@ -51,14 +54,23 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as exc:
         sys.exit(f"invalid settings:\n{exc}")
     configure_logging(settings.log_level)
+    return_freed_memory()
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    limits = HttpLimits(
+        max_connections=settings.max_connections,
+        max_request_line=settings.max_request_line_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout=settings.header_timeout_s,
+    )
     common = {
         "host": settings.host,
         "port": settings.port,
         "log_config": None,  # ours: JSON lines
         "access_log": False,  # ours: one line per request, with the request id
         "server_header": False,
-        "limit_concurrency": settings.max_connections,
+        "loop": "uvloop",
+        "http": partial(GuardedHttpTools, limits=limits),  # uvicorn's, with limits and JSON errors
         "timeout_graceful_shutdown": settings.shutdown_timeout_s,
     }
     if settings.workers == 1:
@@ -72,6 +84,7 @@ def app_from_environment() -> FastAPI:
     """The app of one worker process, when there are several."""
     settings = Settings()
     configure_logging(settings.log_level)
+    return_freed_memory()
     return create_app(settings)
 
 

@@ -26,9 +26,11 @@ from service.operations.attributes import AttributeOperations
 from service.operations.latent import LatentOperations
 from service.operations.maps import MapOperations
 from service.operations.models import ModelOperations
+from service.operations.v2 import InferenceOperations
 from service.registry import ModelRegistry
 from service.runtime import BatchingOptions, InferencePool, RuntimeOptions, load_model
 from service.schemas.requests import REQUEST_MODELS
+from service.schemas.v2 import GRAPHS as V2_GRAPHS
 
 logger = logging.getLogger("vae_serve")
 
@@ -57,18 +59,25 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=_lifespan(services),
         swagger_ui_parameters={"displayRequestDuration": True},
+        # Our metrics are Prometheus (service.metrics): FastAPI's OpenTelemetry hooks would only
+        # ask, on every request, whether a provider was configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     auth = [Depends(require_api_key)] if settings.api_key is not None else []
     for router in routes.OPEN:
         app.include_router(router)
-    for router in routes.V1:
+    for router in routes.PROTECTED:
         app.include_router(router, dependencies=auth)
     app.openapi = openapi_builder(  # type: ignore[method-assign]
         app, REQUEST_MODELS, settings.max_items
     )
-    install_handlers(app, routes=[r for router in routes.OPEN + routes.V1 for r in router.routes])
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    install_handlers(
+        app, routes=[r for router in routes.OPEN + routes.PROTECTED for r in router.routes]
+    )
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_s
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -78,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
             expose_headers=[REQUEST_ID_HEADER],
         )
     app.add_middleware(
-        RequestObserver, metrics=services.metrics, known_model=services.registry.known
+        RequestObserver, metrics=services.metrics, known_model=partial(_known, services.registry)
     )
     return app
 
@@ -91,7 +100,10 @@ def _services(settings: Settings) -> Services:
         else None
     )
     options = RuntimeOptions(
-        settings.intra_op_threads, observe=metrics.observe_inference, batching=batching
+        settings.intra_op_threads,
+        max_rows=settings.max_rows_per_run,
+        observe=metrics.observe_inference,
+        batching=batching,
     )
     registry = ModelRegistry(settings.model_dir, partial(load_model, options=options))
     metrics.track_models(partial(registry.count, True), partial(registry.count, False))
@@ -110,10 +122,17 @@ def _services(settings: Settings) -> Services:
         pool=pool,
         metrics=metrics,
         models=ModelOperations(registry, attributes, pool),
-        latent=LatentOperations(attributes, limits, pool),
-        attributes=AttributeOperations(attributes, limits, pool),
-        maps=MapOperations(limits, pool),
+        latent=LatentOperations(attributes, limits, pool, settings.max_items),
+        attributes=AttributeOperations(attributes, limits, pool, settings.max_items),
+        maps=MapOperations(limits, pool, settings.max_items),
+        inference=InferenceOperations(registry, pool, settings.max_items),
     )
+
+
+def _known(registry: ModelRegistry, name: str) -> bool:
+    """A model name worth a metrics label: a bundle's, or one of its V2 graphs' (bounded too)."""
+    bundle, _, graph = name.rpartition(".")
+    return registry.known(name) or (graph in V2_GRAPHS and registry.known(bundle))
 
 
 def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -127,7 +146,9 @@ def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextMan
             serving, len(results), time.perf_counter() - start,
             extra={"model_dir": str(services.settings.model_dir)},
         )  # fmt: skip
+        watch = services.registry.watch(services.settings.disk_check_interval_s)
         yield
+        watch.stop()
         services.pool.close()
 
     return lifespan

@@ -2,13 +2,16 @@
 as file parts, repeated under one field name; other fields as form fields, JSON-encoded when not
 plain text). Both are validated by the same pydantic model, so every endpoint has one handler.
 
-`parsed(Model)` is the FastAPI dependency; `service.openapi.request_body` documents both encodings
-(FastAPI cannot infer a body it does not parse itself).
+Two steps, so that the event loop only moves bytes: `read_body` (on the loop) receives the body,
+and for multipart splits it into its parts; `parse` (blocking, run in the inference pool by the
+operations) checks the JSON budget, decodes and validates. `service.openapi.request_body`
+documents both encodings (FastAPI cannot infer a body it does not parse itself).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -30,25 +33,39 @@ URLENCODED = "application/x-www-form-urlencoded"
 JSON_SLACK = 64
 
 
-def parsed(model: type[M]) -> Callable[[Request], Awaitable[M]]:
-    """A dependency that reads the body as JSON or multipart and validates it as `model`."""
+@dataclass(frozen=True)
+class RawBody:
+    """A body as received, not yet parsed: JSON text, or a multipart form's parts in order (file
+    parts as bytes, text fields as text)."""
 
-    async def parse(request: Request) -> M:
-        settings = request.app.state.services.settings
-        context = {"max_items": settings.max_items}
-        content_type = request.headers.get("content-type", "")
-        try:
-            if content_type.startswith("multipart/form-data"):
-                fields = await _form(request, settings.max_items, settings.max_body_bytes)
-                return model.model_validate(fields, context=context)
-            # Anything else is read as JSON: `curl -d` says form-urlencoded but sends JSON.
-            body = await request.body()
-            check_json_size([body], settings.max_items)
-            return model.model_validate_json(body, context=context)
-        except ValidationError as exc:
-            raise InvalidInput(_summary(exc, content_type), detail=validation_detail(exc)) from None
+    content_type: str
+    json: bytes = b""
+    form: list[tuple[str, bytes | str]] | None = None
 
-    return parse
+
+async def read_body(request: Request, max_items: int, max_part_bytes: int) -> RawBody:
+    """Receive the body (on the event loop): its bytes, or for multipart its parts, within the
+    form's limits on files and fields. Nothing is decoded or validated here."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        return RawBody(content_type, form=await _form(request, max_items, max_part_bytes))
+    # Anything else is read as JSON: `curl -d` says form-urlencoded but sends JSON.
+    return RawBody(content_type, json=await request.body())
+
+
+def parse(model: type[M], body: RawBody, max_items: int) -> M:
+    """Validate `body` as `model`, after the JSON budget; 422 says why not. Blocking: CPU in
+    proportion to the body, so the operations call it in the inference pool."""
+    context = {"max_items": max_items}
+    try:
+        if body.form is not None:
+            return model.model_validate(_form_fields(body.form, max_items), context=context)
+        check_json_size([body.json], max_items)
+        return model.model_validate_json(body.json, context=context)
+    except ValidationError as exc:
+        raise InvalidInput(
+            _summary(exc, body.content_type), detail=validation_detail(exc)
+        ) from None
 
 
 def check_json_size(texts: Iterable[bytes], max_items: int) -> None:
@@ -79,30 +96,35 @@ def check_json_size(texts: Iterable[bytes], max_items: int) -> None:
             )
 
 
-async def _form(request: Request, max_items: int, max_part_bytes: int) -> dict[str, Any]:
-    fields: dict[str, list[Any]] = {}
+async def _form(request: Request, max_items: int, max_part_bytes: int) -> list[tuple[str, Any]]:
     try:
         async with request.form(
             max_files=2 * max_items, max_fields=MAX_FORM_FIELDS, max_part_size=max_part_bytes
         ) as form:
-            items = form.multi_items()
-            json_texts = (
-                v.encode() for k, v in items if isinstance(v, str) and k not in IMAGE_FIELDS
-            )
-            check_json_size(json_texts, max_items)
-            for key, value in items:
-                fields.setdefault(key, []).append(await _form_item(key, value))
+            return [
+                (key, await value.read() if isinstance(value, UploadFile) else value)
+                for key, value in form.multi_items()
+            ]
     except HTTPException as exc:  # Starlette's report of a malformed multipart body
         raise InvalidInput(f"malformed multipart body: {exc.detail}") from None
+
+
+def _form_fields(items: list[tuple[str, bytes | str]], max_items: int) -> dict[str, Any]:
+    """A form's parts as the fields of a request model: image fields as lists of bytes or base64
+    text, other text fields decoded as JSON when they are (after the JSON budget)."""
+    check_json_size(
+        (v.encode() for k, v in items if isinstance(v, str) and k not in IMAGE_FIELDS), max_items
+    )
+    fields: dict[str, list[Any]] = {}
+    for key, value in items:
+        fields.setdefault(key, []).append(_form_item(key, value))
     return {k: v if k in IMAGE_FIELDS or len(v) > 1 else v[0] for k, v in fields.items()}
 
 
-async def _form_item(key: str, value: UploadFile | str) -> Any:
+def _form_item(key: str, value: bytes | str) -> Any:
     """A file part's bytes; an image field's text (base64) as is; other text as JSON when it parses
     (numbers, booleans, lists, objects), else as text; 422 for a broken list or object."""
-    if isinstance(value, UploadFile):
-        return await value.read()
-    if key in IMAGE_FIELDS:
+    if isinstance(value, bytes) or key in IMAGE_FIELDS:
         return value
     try:
         return orjson.loads(value)

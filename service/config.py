@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(
         1, ge=1, le=256, description="ONNX Runtime threads per graph run (intra-op)."
     )
+    max_rows_per_run: int = Field(
+        32,
+        ge=1,
+        le=4096,
+        description="Most rows (images or codes) in one ONNX Runtime run: a larger batch runs in "
+        "slices of this many, so a run's working memory stays bounded whatever a request holds.",
+    )
     inference_concurrency: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
@@ -94,8 +101,37 @@ class Settings(BaseSettings):
         512,
         ge=1,
         le=100_000,
-        description="Open connections and in-flight requests per worker (uvicorn's "
-        "limit_concurrency); past it, a request gets a plain 503.",
+        description="Open connections and in-flight requests per worker; past it, a request "
+        "gets 503 `overloaded` (JSON, with `Retry-After`) and its connection is closed.",
+    )
+    max_request_line_bytes: int = Field(
+        8192,
+        ge=256,
+        le=1_048_576,
+        description="Longest request target (path and query); 414 past it.",
+    )
+    max_header_bytes: int = Field(
+        16384,
+        ge=1024,
+        le=1_048_576,
+        description="Most bytes in all of a request's header names and values; 431 past it.",
+    )
+    max_headers: int = Field(100, ge=8, le=10_000, description="Most header fields; 431 past it.")
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Longest time from a connection (or a request's first byte) to its last "
+        "header; past it, 408 and the connection is closed (slow-header attacks).",
+    )
+    body_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Longest time to receive a request's body, from its headers to its last byte; "
+        "past it, 408 and the connection is closed (slow-body attacks).",
     )
     shutdown_timeout_s: float = Field(
         30.0,
@@ -104,6 +140,15 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         description="On SIGTERM, stop accepting and let in-flight requests finish for at most "
         "this long, then exit.",
+    )
+    disk_check_interval_s: float = Field(
+        1.0,
+        ge=0.01,
+        le=3600,
+        allow_inf_nan=False,
+        description="How often a watcher thread stats the loaded bundles' files (hashing only "
+        "those whose stamp changed): a corrupted or deleted file makes its model 503 within this "
+        "time, and restoring it brings the model back as soon. Off the request path.",
     )
     batching: bool = Field(
         False,

@@ -1,8 +1,11 @@
-"""FastAPI dependencies: the app's services, the model named in the path, the API key check, and
-content negotiation. Routes declare these through the `Annotated` aliases below.
+"""FastAPI dependencies: the app's services, a call to the model named in the path, the API key
+check. Routes declare these through the `Annotated` aliases below.
 
-Every dependency is `async def` and does no blocking work: FastAPI runs a plain `def` dependency in
-a thread pool, one thread hop per dependency per request, which cost more than the model itself."""
+One resolution step per route: FastAPI solves each dependency (and each of its own) on the event
+loop for every request, so a model's route takes its path parameters and the request, and makes
+its `ModelCall` with one plain function; the others take one dependency (`ServicesDep`). Every
+dependency is `async def` and does no blocking work: FastAPI runs a plain `def` dependency in a
+thread pool, one thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader
 
 from service import examples
+from service.bodies import RawBody, read_body
 from service.config import Settings
 from service.errors import Unauthorized
 from service.metrics import Metrics
@@ -21,6 +25,7 @@ from service.operations.attributes import AttributeOperations
 from service.operations.latent import LatentOperations
 from service.operations.maps import MapOperations
 from service.operations.models import ModelOperations
+from service.operations.v2 import InferenceOperations
 from service.registry import Loaded, ModelRegistry
 from service.runtime import InferencePool
 from service.schemas.fields import CUSTOM_NAME_PATTERN
@@ -39,6 +44,7 @@ class Services:
     latent: LatentOperations
     attributes: AttributeOperations
     maps: MapOperations
+    inference: InferenceOperations  # the Open Inference Protocol (V2)
 
 
 async def get_services(request: Request) -> Services:
@@ -58,15 +64,38 @@ ModelName = Annotated[
 ]
 
 
-async def get_model(model: ModelName, services: ServicesDep) -> OnnxAutoencoder:
-    return services.registry.get(model)
+@dataclass(frozen=True)
+class ModelCall:
+    """A request to one serving model: 404 if unknown, 503 if its bundle is broken."""
+
+    services: Services
+    model: OnnxAutoencoder
+    request: Request
+
+    async def body(self) -> RawBody:
+        """The request's body, received but not parsed (the operations parse it in the pool)."""
+        settings = self.services.settings
+        return await read_body(self.request, settings.max_items, settings.max_body_bytes)
+
+    @property
+    def wants_png(self) -> bool:
+        """True when the client asks for image/png rather than JSON."""
+        accept = self.request.headers.get("accept", "")
+        return "image/png" in accept and "application/json" not in accept
 
 
-async def get_loaded(model: ModelName, services: ServicesDep) -> Loaded:
+def model_call(request: Request, model: str) -> ModelCall:
+    """The call to `model` that `request` makes: a plain function, not a dependency, so that a
+    model's route costs FastAPI no dependency to solve (its `model` is a path parameter)."""
+    services: Services = request.app.state.services
+    return ModelCall(services, services.registry.get(model), request)
+
+
+async def get_loaded(model: ModelName, request: Request) -> Loaded:
+    services: Services = request.app.state.services
     return services.registry.entry(model)
 
 
-ModelDep = Annotated[OnnxAutoencoder, Depends(get_model)]
 LoadedDep = Annotated[Loaded, Depends(get_loaded)]
 
 AttributeName = Annotated[
@@ -117,12 +146,3 @@ async def require_api_key(
 def _bearer(authorization: str) -> str | None:
     scheme, _, token = authorization.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-async def wants_png(request: Request) -> bool:
-    """True when the client asks for image/png rather than JSON."""
-    accept = request.headers.get("accept", "")
-    return "image/png" in accept and "application/json" not in accept
-
-
-WantsPng = Annotated[bool, Depends(wants_png)]

@@ -1,6 +1,7 @@
 """The service's one error hierarchy. Each error carries its HTTP status and a stable code;
 `service.handlers` maps any `ServiceError`, and the core's errors (`vae_core.errors`), to
-`{"error": {"code", "message", "detail"}}`."""
+`{"error": {"code", "message", "detail"}}`; under /v2, the Open Inference Protocol's
+`{"error": "message"}`."""
 
 from __future__ import annotations
 
@@ -50,6 +51,13 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class RequestTimeout(ServiceError):
+    """The client did not send its whole body in time: the connection is closed after the reply."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
 class PayloadTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
@@ -87,6 +95,12 @@ class NotConfigured(ServiceError):
     code = "not_configured"
 
 
-def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
-    """The one JSON shape of every error response."""
+V2_PREFIX = "/v2"  # the Open Inference Protocol's paths
+
+
+def error_body(code: str, message: str, detail: Any = None, path: str = "") -> dict[str, Any]:
+    """The JSON body of an error response to a request for `path`: ours, or the Open Inference
+    Protocol's (a message alone) under /v2."""
+    if path == V2_PREFIX or path.startswith(f"{V2_PREFIX}/"):
+        return {"error": message}
     return {"error": {"code": code, "message": message, "detail": detail}}

@@ -1,7 +1,8 @@
 """Examples for the OpenAPI docs, so "Try it out" works on the shipped models as they are.
 
 The images are real Fashion-MNIST test images (MIT licence, Zalando Research), stored as small PNGs.
-Regenerate with `training.data.load_fashion_mnist().test.pixels[i]` saved as PNG (optimize=True).
+Regenerate with `training.datasets.fashion_mnist.load_fashion_mnist().test.pixels[i]` saved as PNG
+(optimize=True).
 """
 
 from __future__ import annotations
@@ -98,7 +99,12 @@ DECODE = {
     ),
     "fashion-vae-32d": _example("One code, for fashion-vae-32d", {"z": [[0.0] * 32]}),
 }
-SAMPLE = {"eight": _example("Eight samples, seed 0", {"n": 8, "seed": 0, "temperature": 1.0})}
+SAMPLE = {
+    "eight": _example("Eight samples, seed 0", {"n": 8, "seed": 0, "temperature": 1.0}),
+    "mixture": _example(
+        "From the mixture fitted to the training codes", {"n": 8, "seed": 0, "sampler": "gmm"}
+    ),
+}
 RECONSTRUCT = {"two": _example("Reconstruct two images", {"images": [TROUSER_A, ANKLE_BOOT]})}
 EDIT = {
     "add": _example(

@@ -1,4 +1,5 @@
-"""Exception handlers: every error leaves as `{"error": {"code", "message", "detail"}}`.
+"""Exception handlers: every error leaves as `{"error": {"code", "message", "detail"}}` (under
+/v2, the Open Inference Protocol's `{"error": "message"}`).
 
 `ServiceError` carries its own status and code; the core's errors (which know no HTTP) are mapped
 by `CORE_ERRORS`; FastAPI's validation errors and Starlette's 404/405 are mapped onto the same
@@ -33,7 +34,8 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:  # fmt: skip
     setattr(request.state, ERROR_CODE_STATE, code)
-    return JSONResponse(error_body(code, message, detail), status_code=status, headers=headers)
+    body = error_body(code, message, detail, path=request.url.path)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def service_error(request: Request, exc: Exception) -> JSONResponse:

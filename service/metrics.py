@@ -6,6 +6,7 @@ models only by names the registry knows, so clients cannot inflate the label set
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -40,18 +41,35 @@ class Metrics:
             "vae_serve_batch_size", "Rows per ONNX Runtime run (merged runs when batching).",
             ["model", "graph"], buckets=BATCH_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        # Label children by their values: `labels()` validates and locks on every call. Bounded:
+        # endpoints are route templates, models known names, statuses the few the app answers.
+        self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+        self._inference_children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def observe_request(
         self, method: str, endpoint: str, model: str, status: int, seconds: float, code: str
     ) -> None:
-        self.requests.labels(method, endpoint, model, str(status)).inc()
-        self.latency.labels(method, endpoint, model).observe(seconds)
+        """Count one answered request: a dict lookup and three increments, on the event loop."""
+        key = (method, endpoint, model, status)
+        children = self._request_children.get(key)
+        if children is None:
+            labels = (method, endpoint, model)
+            children = (self.requests.labels(*labels, str(status)), self.latency.labels(*labels))
+            self._request_children[key] = children
+        requests, latency = children
+        requests.inc()
+        latency.observe(seconds)
         if status >= 400:
             self.errors.labels(method, endpoint, model, str(status), code).inc()
 
     def observe_inference(self, model: str, graph: str, seconds: float, rows: int) -> None:
-        self.inference.labels(model, graph).observe(seconds)
-        self.batch_size.labels(model, graph).observe(rows)
+        children = self._inference_children.get((model, graph))
+        if children is None:
+            children = (self.inference.labels(model, graph), self.batch_size.labels(model, graph))
+            self._inference_children[(model, graph)] = children
+        inference, batch_size = children
+        inference.observe(seconds)
+        batch_size.observe(rows)
 
     def track_models(self, available: Callable[[], int], unavailable: Callable[[], int]) -> None:
         """Report the number of serving and broken bundles, read at each scrape."""

@@ -1,6 +1,7 @@
 """The OpenAPI document: FastAPI's, plus the request models that `service.bodies` parses itself
-(FastAPI only lists the bodies it parses), so both encodings of each body are documented:
-`request_body` declares them on each route, `openapi_builder` adds their schemas."""
+(FastAPI only lists the bodies it parses): `request_body` declares each as a JSON body whose
+description says how to send the same fields as multipart/form-data, `openapi_builder` adds their
+schemas. Operation ids are the routes' short names (`encode`, `list_models`), set on each route."""
 
 from __future__ import annotations
 
@@ -58,60 +59,46 @@ def _component_schemas(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def request_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
-    """`openapi_extra` documenting `model` as a JSON or a multipart body, with JSON examples."""
+    """`openapi_extra` declaring `model` as the JSON body, with examples; its description says how
+    the same fields go as multipart/form-data, which `service.bodies` also parses.
+
+    One media type only: a body declared under two (JSON and multipart) is what client generators
+    handle worst; openapi-python-client, for one, writes modules that fail to import."""
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {"schema": ref, "examples": examples},
-                "multipart/form-data": _multipart(model),
-            },
+            "description": _multipart_note(model),
+            "content": {"application/json": {"schema": ref, "examples": examples}},
         }
     }
 
 
-def _multipart(model: type[BaseModel]) -> dict[str, Any]:
+def _multipart_note(model: type[BaseModel]) -> str:
+    """How each field of `model` travels in a multipart/form-data upload."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    properties: dict[str, Any] = {}
+    files, json_text, plain = [], [], []
     for name, prop in schema["properties"].items():
         if name in IMAGE_FIELDS:
-            properties[name] = _files(prop)
+            files.append(name)
         elif _structured(prop):
-            properties[name] = _json_text(prop)
+            json_text.append(name)
         else:
-            properties[name] = prop
-    multipart: dict[str, Any] = {
-        "type": "object",
-        "properties": properties,
-        "required": schema.get("required", []),
-        "additionalProperties": False,
-    }
-    return {"schema": multipart}
+            plain.append(name)
+    parts = [f"{_names(files)} as image files, one part per image (repeat the field)"] * bool(files)
+    parts += [f"{_names(json_text)} as JSON text"] * bool(json_text)
+    parts += [f"{_names(plain)} as plain values"] * bool(plain)
+    encoded = ", with images as base64 strings" * bool(files)
+    return f"JSON{encoded}; or the same fields as multipart/form-data: {'; '.join(parts)}."
 
 
-def _files(prop: dict[str, Any]) -> dict[str, Any]:
-    """An image list's schema as file parts, with its limits on the count."""
-    array = next(o for o in prop.get("anyOf", [prop]) if o.get("type") == "array")
-    limits = {k: v for k, v in array.items() if k in ("minItems", "maxItems", MAX_ITEMS_MARK)}
-    files = {"type": "string", "format": "binary"}
-    return {"type": "array", "items": files, "description": "Image files."} | limits
-
-
-def _json_text(prop: dict[str, Any]) -> dict[str, Any]:
-    """A list or object field: one form field holding its JSON text."""
-    return {
-        "type": "string",
-        "contentMediaType": "application/json",
-        "contentSchema": prop,
-        "description": f"JSON text. {prop.get('description', '')}".strip(),
-    }
+def _names(fields: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in fields)
 
 
 def _structured(prop: dict[str, Any]) -> bool:
-    """Whether a value of this schema may be a list or an object (then it travels as JSON text),
-    looking through unions: `z` is lists or packed codes, or null."""
-    options = prop.get("anyOf") or prop.get("oneOf")
-    if options is not None:
-        return any(_structured(option) for option in options)
-    return prop.get("type") in ("array", "object") or "$ref" in prop
+    """A list, an object or a model, or a union holding one: sent as JSON text in a form."""
+    options = prop.get("anyOf", []) + prop.get("oneOf", [])
+    return (
+        prop.get("type") in ("array", "object") or "$ref" in prop or any(map(_structured, options))
+    )

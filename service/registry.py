@@ -5,8 +5,10 @@ model being replaced keeps serving its old version until the new one has been va
 A loaded model whose files are later corrupted or deleted on disk is reported unavailable (503,
 with the reason) although its sessions still run from memory: its bundle can no longer be loaded
 again (by a restart, another worker or a replica), so the fault must show now, not at the next
-restart. Every lookup re-checks the files cheaply (`DiskCheck`); restoring them makes the model
-available again, and a reload reports it unavailable for as long as they stay broken."""
+restart. A watcher thread (`ModelRegistry.watch`) re-checks the files cheaply (`DiskCheck`) every
+`interval` seconds, off the request path; a lookup reads the last result, so a fault shows within
+one interval. Restoring the files makes the model available again, and a reload (which checks at
+once) reports it unavailable for as long as they stay broken."""
 
 from __future__ import annotations
 
@@ -37,15 +39,14 @@ class Unavailable:
 
 
 class DiskCheck:
-    """Whether the files a loaded model came from are still intact on disk, cheaply enough to ask
-    on every request: one stat per file, compared with the stamps taken when they were last hashed.
-    Only a changed stamp costs a re-hash, and the result is kept with the new stamps, so a broken
-    file is hashed once, not once per request. A changed model.json is a new version waiting for a
-    reload, not a fault: the loaded version keeps serving.
+    """Whether the files a loaded model came from are still intact on disk: `check` stats each
+    file and compares the stamps taken when they were last hashed; only a changed stamp costs a
+    re-hash, and the result is kept with the new stamps, so a broken file is hashed once, not once
+    per check. `fault` is the last result, free to read on every request. A changed model.json is a
+    new version waiting for a reload, not a fault: the loaded version keeps serving.
 
-    Lock-free, so a caller on the event loop never waits for another thread's hashing: the stamps
-    and their result are swapped in as one tuple; two threads that see the same change may both
-    hash it."""
+    Lock-free: the stamps and their result are swapped in as one tuple; two threads that see the
+    same change (the watcher and a reload) may both hash it."""
 
     def __init__(
         self,
@@ -60,10 +61,15 @@ class DiskCheck:
         # Stamps taken before the files were hashed, so no change slips in between.
         self._known: tuple[dict[str, files.Stamp], str | None] = (stamps, None)
 
-    def fault(self, rehash: bool = False) -> str | None:
-        """Why the loaded version's files are no longer intact, or None. `rehash`: hash them even
-        if no stamp changed, as a reload does (a stamp misses bit rot, and a same-size write in
-        the same clock tick as the stamp)."""
+    @property
+    def fault(self) -> str | None:
+        """Why the loaded version's files were not intact at the last check, or None."""
+        return self._known[1]
+
+    def check(self, rehash: bool = False) -> str | None:
+        """Stat the files now and return `fault`. `rehash`: hash them even if no stamp changed,
+        as a reload does (a stamp misses bit rot, and a same-size write in the same clock tick as
+        the stamp)."""
         stamps = files.stamps(self.directory)
         known_stamps, known_fault = self._known
         if stamps == known_stamps and not rehash:
@@ -88,6 +94,29 @@ def _log_change(name: str, fault: str | None) -> None:
         logger.info("bundle %s is no longer broken on disk; its model serves again", name)
     else:
         logger.error("bundle %s changed on disk, its model is unavailable: %s", name, fault)
+
+
+class DiskWatch:
+    """A daemon thread calling `check` every `interval` seconds, until `stop`. A failing check
+    is logged and retried at the next interval: the watcher never dies."""
+
+    def __init__(self, check: Callable[[], None], interval: float):
+        self._check = check
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="disk-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self._check()
+            except Exception:  # a bug or an OS fault: log it, keep watching
+                logger.exception("checking the bundles on disk failed")
 
 
 @dataclass(frozen=True)
@@ -169,6 +198,16 @@ class ModelRegistry:
             self._entries = entries
             return results
 
+    def check_disk(self) -> None:
+        """Re-check the files of every loaded model (stat; hash only what changed)."""
+        for entry in list(self._entries.values()):
+            if isinstance(entry, Loaded):
+                entry.disk.check()
+
+    def watch(self, interval: float) -> DiskWatch:
+        """Start a thread that runs `check_disk` every `interval` seconds until stopped."""
+        return DiskWatch(self.check_disk, interval)
+
     def _bundle_dirs(self) -> list[Path]:
         # Dot folders are the exporter's staging and old copies (`.name.staging`, `.name.old`).
         children = sorted(self._model_dir.iterdir()) if self._model_dir.is_dir() else []
@@ -176,7 +215,7 @@ class ModelRegistry:
 
     def _refresh(self, directory: Path, old: Entry | None) -> tuple[Entry, ReloadResult]:
         name = directory.name
-        if isinstance(old, Loaded) and (fault := old.disk.fault(rehash=True)) is not None:
+        if isinstance(old, Loaded) and (fault := old.disk.check(rehash=True)) is not None:
             return Loaded(old.model, old.disk), ReloadResult(name, "unavailable", fault)
         try:
             stamps = files.stamps(directory)  # before any hashing: a later write shows
@@ -209,6 +248,6 @@ class ModelRegistry:
 
 def _current(entry: Entry) -> Entry:
     """A loaded model whose files broke on disk is Unavailable (until they are restored)."""
-    if isinstance(entry, Loaded) and (fault := entry.disk.fault()) is not None:
+    if isinstance(entry, Loaded) and (fault := entry.disk.fault) is not None:
         return Unavailable(entry.model.name, fault)
     return entry

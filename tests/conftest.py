@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from training.data import find_fashion_mnist
+from training.datasets.fashion_mnist import find_fashion_mnist
 from training.errors import DatasetNotFound
 
 ROOT = Path(__file__).resolve().parent.parent

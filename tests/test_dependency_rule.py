@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-PACKAGES = ("vae_core", "service", "training", "bench", "scripts")
+PACKAGES = ("vae_core", "service", "training", "vae_client", "vae_serve", "bench", "scripts")
 HALVES = "training and service never import each other"
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 

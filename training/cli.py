@@ -1,4 +1,5 @@
-"""`python -m training {train,export,report,map,faces}`: the training command line."""
+"""`python -m training {train,export,report,map,faces,classifier,samplers,evaluate}`: the training
+command line."""
 
 from __future__ import annotations
 
@@ -7,35 +8,44 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING
 
-from training.config import PRESETS, ModelConfig, TrainConfig
+from training.config import NETWORKS, PRESETS, ModelConfig, TrainConfig
+from training.datasets.celeba import CELEBA_LAYOUTS
+from training.datasets.registry import DATASETS, dataset_entry, resolve_image_size
 from training.errors import TrainingError
+from training.vocabulary import Norm, Reconstruction, Upsample
 from vae_core.latent_map import MAX_POINTS
+from vae_core.vocabulary import ModelKind, values
 
-DATASET_DEFAULTS: dict[str, tuple[str, Literal["bce", "mse"]]] = {
-    "fashion-mnist": ("fashion", "bce"),
-    "celeba": ("faces", "mse"),
-}
+if TYPE_CHECKING:
+    from training.datasets.splits import DatasetSplits
+
+
+def _image_size_help() -> str:
+    sides = "; ".join(
+        f"{name} {'/'.join(map(str, entry.image_sizes))}" for name, entry in DATASETS.items()
+    )
+    return f"side of the model's input (default: the dataset's own; {sides})"
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an AE or VAE, then export its bundle")
     p.add_argument("--name", required=True, help="bundle name: models/<name>, runs/<name>")
-    p.add_argument("--dataset", choices=sorted(DATASET_DEFAULTS), default="fashion-mnist")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=TrainConfig.dataset)
     p.add_argument("--data-dir", help="dataset folder (else $FASHION_MNIST_DIR / $CELEBA_DIR, ...)")
-    p.add_argument("--image-size", type=int, default=64, help="CelebA side: 32, 64 or 128")
+    p.add_argument("--image-size", type=int, help=_image_size_help())
     p.add_argument("--arch", choices=sorted(PRESETS), help="architecture preset (by dataset)")
-    p.add_argument("--model", choices=["ae", "vae"], default="vae")
+    p.add_argument("--model", choices=values(ModelKind), default="vae")
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--widths", help="comma-separated conv widths, e.g. 32,64,128")
-    p.add_argument("--norm", choices=["none", "batch"])
-    p.add_argument("--upsample", choices=["conv_transpose", "resize_conv"])
+    p.add_argument("--norm", choices=values(Norm))
+    p.add_argument("--upsample", choices=values(Upsample))
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
-    p.add_argument("--reconstruction", choices=["bce", "mse"], help="by dataset: bce / mse")
+    p.add_argument("--reconstruction", choices=values(Reconstruction), help="by dataset: bce / mse")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-train-images", type=int, help="train on the first N images only")
     p.add_argument("--nll-samples", type=int, default=50, help="importance samples for test NLL")
@@ -45,11 +55,22 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--resume", action="store_true", help="continue from runs/<name>/ckpt.pt")
     p.add_argument("--no-export", action="store_true", help="train only")
+    _samples_argument(p)
+
+
+def _samples_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--samples", type=int, default=10_000, help="codes drawn from each sampler to measure it"
+    )
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]:
-    """Preset by dataset, then explicit flags on top."""
-    preset, reconstruction = DATASET_DEFAULTS[args.dataset]
+    """The dataset's defaults (architecture, reconstruction, image size), then explicit flags.
+
+    The image size is resolved once, from the dataset, for both configs: the side the model sees.
+    """
+    dataset = dataset_entry(args.dataset)
+    image_size = resolve_image_size(args.dataset, args.image_size)
     overrides = {
         "kind": args.model,
         "latent_dim": args.latent_dim,
@@ -58,28 +79,17 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfi
         "widths": tuple(int(w) for w in args.widths.split(",")) if args.widths else None,
     }
     model_config = dataclasses.replace(
-        PRESETS[args.arch or preset], **{k: v for k, v in overrides.items() if v is not None}
+        PRESETS[args.arch or dataset.preset],
+        image_size=image_size,
+        **{k: v for k, v in overrides.items() if v is not None},
     )
-    if args.dataset == "celeba":
-        model_config = dataclasses.replace(model_config, image_size=args.image_size)
-    reconstruction_kind: Literal["bce", "mse"] = args.reconstruction or reconstruction
-    train_config = TrainConfig(
-        name=args.name,
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        image_size=args.image_size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        beta=args.beta,
-        reconstruction=reconstruction_kind,
-        seed=args.seed,
-        max_train_images=args.max_train_images,
-        nll_samples=args.nll_samples,
-        channels_last=args.channels_last,
-        compile=args.compile,
-    )
-    return train_config, model_config
+    # Each run setting is the flag of the same name; these two are resolved above.
+    run = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)}
+    run |= {
+        "image_size": image_size,
+        "reconstruction": args.reconstruction or dataset.reconstruction,
+    }
+    return TrainConfig(**run), model_config
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -89,15 +99,49 @@ def cmd_train(args: argparse.Namespace) -> None:
     train_config, model_config = configs_from_args(args)
     checkpoint = train(train_config, model_config, args.runs_dir / args.name, args.resume)
     if not args.no_export and int(os.environ.get("RANK", "0")) == 0:
-        manifest = export_bundle(checkpoint, args.models_dir / args.name)
+        manifest = export_bundle(checkpoint, args.models_dir / args.name, samples=args.samples)
         print(f"bundle written to {args.models_dir / args.name}: {manifest.metrics}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
     from training.export import export_bundle
 
-    manifest = export_bundle(args.checkpoint, args.out)
+    manifest = export_bundle(args.checkpoint, args.out, samples=args.samples)
     print(f"bundle written to {args.out}: {manifest.metrics}")
+
+
+def cmd_classifier(args: argparse.Namespace) -> None:
+    from training.classifier import CLASSIFIER_DIR, train_and_save
+    from training.datasets.registry import load_dataset
+
+    data = load_dataset(args.dataset, Path(args.data_dir) if args.data_dir else None)
+    record = train_and_save(data, args.epochs, args.seed, args.out_dir or CLASSIFIER_DIR)
+    print(record)
+
+
+def cmd_samplers(args: argparse.Namespace) -> None:
+    from training.export import refit_samplers
+    from training.quality import describe
+
+    data = _bundle_dataset(args.model_dir, args.data_dir)
+    manifest = refit_samplers(args.model_dir, data, args.samples, args.seed)
+    print(describe(manifest))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from training.quality import evaluate_bundle
+
+    data = _bundle_dataset(args.model_dir, args.data_dir)
+    print(evaluate_bundle(args.model_dir, data.test, args.samples, args.seed))
+
+
+def _bundle_dataset(model_dir: Path, data_dir: str | None) -> DatasetSplits:
+    from training.datasets.registry import load_dataset
+    from vae_core.bundle import read_manifest
+
+    manifest = read_manifest(model_dir)
+    directory = Path(data_dir) if data_dir else None
+    return load_dataset(manifest.dataset.name, directory, manifest.image.height)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -111,15 +155,21 @@ def cmd_map(args: argparse.Namespace) -> None:
     from training.latent_map import rebuild_latent_map
 
     for model_dir in args.model_dir:
-        manifest = rebuild_latent_map(model_dir, args.data_dir, args.points)
+        data = _bundle_dataset(model_dir, args.data_dir)
+        manifest = rebuild_latent_map(model_dir, data, args.points)
         print(f"{model_dir}: latent map of {manifest.latent_map}")
 
 
 def cmd_faces(args: argparse.Namespace) -> None:
-    from training.faces import generate_faces
+    from training.faces.writer import generate_faces
 
     root = generate_faces(
-        args.out, args.count, seed=args.seed, layout=args.layout, zip_images=args.zip
+        args.out,
+        args.count,
+        seed=args.seed,
+        layout=args.layout,
+        zip_images=args.zip,
+        workers=args.workers,
     )
     print(f"{args.count} faces written to {root}")
 
@@ -131,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a checkpoint as a bundle")
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="bundle folder, e.g. models/my-vae")
+    _samples_argument(p)
     p = sub.add_parser("report", help="write a bundle's figures (PNG)")
     p.add_argument("model_dir", type=Path)
     p.add_argument("--out", type=Path, help="figure folder (default docs/figures/<name>)")
@@ -143,10 +194,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--count", type=int, default=20000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layout", choices=["official", "kaggle"], default="official")
+    p.add_argument("--layout", choices=list(CELEBA_LAYOUTS), default="official")
     p.add_argument("--zip", action="store_true", help="write img_align_celeba.zip")
     p.add_argument("--workers", type=int, default=2, help="drawing processes")
+    _measure_parsers(sub)
     return parser
+
+
+def _measure_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("classifier", help="train the feature network that evaluation uses")
+    p.add_argument("--dataset", choices=sorted(NETWORKS), default="fashion-mnist")
+    p.add_argument("--data-dir", help="dataset folder, as for train")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--out-dir", type=Path, help="where the weights go (default training/classifiers/)"
+    )
+    for command, text in (
+        ("samplers", "fit a bundle's samplers to its training codes, measure and record them"),
+        ("evaluate", "measure a bundle on the test set and compare with what it records"),
+    ):
+        p = sub.add_parser(command, help=text)
+        p.add_argument("model_dir", type=Path)
+        p.add_argument("--data-dir", help="dataset folder, as for train")
+        p.add_argument("--seed", type=int, default=0, help="seed of every sampler's codes")
+        _samples_argument(p)
 
 
 COMMANDS = {
@@ -155,6 +227,9 @@ COMMANDS = {
     "report": cmd_report,
     "map": cmd_map,
     "faces": cmd_faces,
+    "classifier": cmd_classifier,
+    "samplers": cmd_samplers,
+    "evaluate": cmd_evaluate,
 }
 
 

@@ -4,23 +4,25 @@ run settings. Both are plain dataclasses; unknown keys are an error."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
 from training.errors import ConfigError
+from training.vocabulary import Activation, Norm, Reconstruction, Upsample
+from vae_core.vocabulary import LabelKind, ModelKind
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """The network. Each width is one stride-2 conv in the encoder, mirrored in the decoder."""
 
-    kind: Literal["ae", "vae"] = "vae"
+    kind: ModelKind = "vae"
     channels: int = 1
     image_size: int = 32
     widths: tuple[int, ...] = (32, 64, 128)
     latent_dim: int = 2
-    norm: Literal["none", "batch"] = "none"
-    activation: Literal["relu", "leaky_relu"] = "relu"
-    upsample: Literal["conv_transpose", "resize_conv"] = "conv_transpose"
+    norm: Norm = "none"
+    activation: Activation = "relu"
+    upsample: Upsample = "conv_transpose"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(self.widths))
@@ -57,14 +59,14 @@ class TrainConfig:
     """One training run."""
 
     name: str = "model"
-    dataset: Literal["fashion-mnist", "celeba"] = "fashion-mnist"
+    dataset: str = "fashion-mnist"  # a name in training.datasets.registry.DATASETS
     data_dir: str | None = None
-    image_size: int = 64
+    image_size: int = 32  # the side of the model's input, one the dataset gives (Fashion-MNIST: 32)
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
     beta: float = 1.0
-    reconstruction: Literal["bce", "mse"] = "bce"
+    reconstruction: Reconstruction = "bce"
     seed: int = 0
     max_train_images: int | None = None
     nll_samples: int = 50
@@ -86,3 +88,35 @@ def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
 def to_dict(config: Any) -> dict[str, Any]:
     out = asdict(config)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The network: one 3x3 conv + BatchNorm + ReLU + 2x2 max-pool per width, a dense layer of
+    FEATURES (the features), and one output per label."""
+
+    dataset: str
+    channels: int
+    image_size: int
+    widths: tuple[int, ...]
+    labels: tuple[str, ...]
+    label_kind: LabelKind
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(self.widths))
+        object.__setattr__(self, "labels", tuple(self.labels))
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Which feature network measures a dataset's images of one shape, and its widths."""
+
+    name: str
+    image_shape: tuple[int, int, int]
+    widths: tuple[int, ...]
+
+
+NETWORKS: dict[str, NetworkSpec] = {
+    "fashion-mnist": NetworkSpec("fashion-mnist", (1, 32, 32), (16, 32, 64)),
+    "celeba": NetworkSpec("faces", (3, 64, 64), (8, 16, 32, 64)),  # trained on generated faces
+}

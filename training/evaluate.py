@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from training.config import TrainConfig
-from training.data import LabeledImages
+from training.datasets.splits import LabeledImages
 from training.losses import reconstruction_loss
 from training.models import AnyAutoencoder, DiagonalGaussian, VariationalAutoencoder
 from vae_core.preprocess import Preprocessing
@@ -45,7 +45,7 @@ def bce_per_pixel(x_hat: Tensor, x: Tensor) -> Tensor:
 def test_metrics(
     model: AnyAutoencoder, split: LabeledImages, prep: Preprocessing, config: TrainConfig
 ) -> dict[str, float]:
-    """z_mean reconstruction per pixel; for a VAE the the ELBO terms and an IS estimate of NLL."""
+    """z_mean reconstruction per pixel; for a VAE the ELBO terms and an IS estimate of NLL."""
     model.eval()
     generator = torch.Generator().manual_seed(config.seed)
     sums: dict[str, float] = {}

@@ -1,12 +1,14 @@
 """Export a checkpoint as a model bundle (see `vae_core.bundle`): two ONNX graphs checked against
-PyTorch on real images, attribute vectors, the AE's code distribution, test metrics, the latent map
-of the test images, checksums."""
+PyTorch on real images, attribute vectors, test metrics, the samplers fitted to the training codes
+with the evaluation that ranks them (`record_samplers`, also run on its own on an existing bundle),
+the latent map of the test images, checksums."""
 
 from __future__ import annotations
 
 import platform
 import shutil
 from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
@@ -15,16 +17,22 @@ import onnxruntime as ort
 import torch
 from torch import Tensor, nn
 
+from training.classifier import feature_network_for
 from training.config import to_dict
-from training.data import DatasetSplits, LabeledImages, load_dataset
+from training.datasets.splits import DatasetSplits, LabeledImages
 from training.errors import TrainingError
 from training.evaluate import encode_means, test_metrics
 from training.latent_map import add_latent_map
 from training.models import AnyAutoencoder, DiagonalGaussian
-from training.train import Checkpoint
+from training.quality import SAMPLES, SEED, Measurement, encode, measure
+from training.samplers import fit_gaussian, fit_mixture
+from training.train import Checkpoint, load_run_dataset
 from vae_core import bundle
-from vae_core.files import swap_folder, write_json_atomic
+from vae_core.files import rewrite_folder, swap_folder, write_json_atomic
+from vae_core.graphs import load_autoencoder, session_options
 from vae_core.latent import attribute_record, empirical_prior
+from vae_core.sampling import GaussianMixture, standard_normal, write_samplers
+from vae_core.vocabulary import ModelKind, SamplerName
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 17
@@ -122,15 +130,14 @@ def attribute_records(z_mean: np.ndarray, split: LabeledImages) -> list[bundle.A
 
 
 def export_bundle(
-    checkpoint: Path, out_dir: Path, data: DatasetSplits | None = None
+    checkpoint: Path, out_dir: Path, data: DatasetSplits | None = None, samples: int = SAMPLES
 ) -> bundle.Manifest:
-    """Write the bundle to a sibling folder, then swap it in, so readers never see half a bundle."""
+    """Write the bundle to a sibling folder, then swap it in, so readers never see half a bundle.
+    `samples`: codes drawn from each sampler to measure it."""
     ckpt = Checkpoint.load(checkpoint)
     model = ckpt.build_model()
     cfg = ckpt.train_config
-    data = data or load_dataset(
-        cfg.dataset, Path(cfg.data_dir) if cfg.data_dir else None, cfg.image_size
-    )
+    data = data or load_run_dataset(cfg)
     staging = out_dir.with_name(f".{out_dir.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -144,9 +151,61 @@ def export_bundle(
     manifest = _manifest(ckpt, out_dir.name, data, z_train, metrics)
     manifest = _with_checksums(manifest, staging)
     write_json_atomic(staging / bundle.MANIFEST, manifest.model_dump(mode="json"))
+    record_samplers(staging, data, samples)
     manifest = add_latent_map(staging, data)
     swap_folder(staging, out_dir)
     return manifest
+
+
+def refit_samplers(
+    bundle_dir: Path, data: DatasetSplits, samples: int = SAMPLES, seed: int = SEED
+) -> bundle.Manifest:
+    """`record_samplers` on an existing bundle, through a copy swapped in whole; its graphs and
+    attribute vectors stay as they are."""
+    return rewrite_folder(
+        bundle_dir, partial(record_samplers, data=data, samples=samples, seed=seed)
+    )
+
+
+def record_samplers(
+    bundle_dir: Path, data: DatasetSplits, samples: int = SAMPLES, seed: int = SEED
+) -> bundle.Manifest:
+    """Fit the samplers to the bundle's own training codes (z_mean from its ONNX encoder), measure
+    the bundle with the dataset's feature network if the project has one, and write samplers.npz
+    and the manifest (samplers, default sampler, evaluation, checksums) into `bundle_dir`."""
+    model = load_autoencoder(bundle_dir, session_options(threads=2))
+    manifest, prep = model.manifest, model.manifest.preprocessing
+    z_train = encode(model, prep.to_tensor(data.train.pixels))
+    gmm, choice = fit_mixture(z_train, encode(model, prep.to_tensor(data.val.pixels)), seed)
+    samplers = _prior(manifest.kind, manifest.latent_dim) | {
+        "gaussian": fit_gaussian(z_train),
+        "gmm": gmm,
+    }
+    network = feature_network_for(manifest.dataset.name, manifest.image_shape)
+    measured = measure(model, samplers, data.test, network, samples, seed) if network else None
+    write_samplers(bundle_dir / bundle.SAMPLERS, samplers)
+    offered = [
+        bundle.SamplerScore(name=name, frechet_distance=_distance(measured, name))
+        for name in samplers
+    ]
+    default = measured.best_sampler() if measured else manifest.default_sampler
+    fields = manifest.model_dump(mode="json") | {
+        "samplers": bundle.SamplerSet(default=default, offered=offered, mixture=choice),
+        "evaluation": measured.evaluation if measured else None,
+        "latent_prior": empirical_prior(manifest.kind, z_train),
+        "files": bundle.checksums(bundle_dir),
+    }
+    manifest = bundle.Manifest.model_validate(fields)
+    write_json_atomic(bundle_dir / bundle.MANIFEST, manifest.model_dump(mode="json"))
+    return manifest
+
+
+def _prior(kind: ModelKind, latent_dim: int) -> dict[SamplerName, GaussianMixture]:
+    return {"prior": standard_normal(latent_dim)} if kind == "vae" else {}
+
+
+def _distance(measured: Measurement | None, name: SamplerName) -> float | None:
+    return measured.sampler_distances[name] if measured else None
 
 
 def _manifest(

@@ -8,16 +8,16 @@ same bytes.
 
 from __future__ import annotations
 
-import shutil
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from training.data import DatasetSplits, load_dataset
+from training.datasets.splits import DatasetSplits
 from training.errors import TrainingError
 from vae_core import bundle
 from vae_core.bundle import MAP_FILES
-from vae_core.files import sha256_file, swap_folder, write_json_atomic
+from vae_core.files import rewrite_folder, sha256_file, write_json_atomic
 from vae_core.graphs import OnnxAutoencoder, load_autoencoder, session_options
 from vae_core.latent_map import MAX_POINTS, LatentMapInfo, build_latent_map, write_latent_map
 
@@ -76,22 +76,11 @@ def _write_manifest(bundle_dir: Path, manifest: bundle.Manifest) -> None:
 
 
 def rebuild_latent_map(
-    bundle_dir: Path, data_dir: Path | None = None, points: int = MAX_POINTS
+    bundle_dir: Path, data: DatasetSplits, points: int = MAX_POINTS
 ) -> bundle.Manifest:
-    """Add (or rebuild) the latent map of an existing bundle: on a copy, swapped in whole, so a
-    service reading the folder meanwhile sees the old bundle or the new one."""
-    manifest = bundle.read_manifest(bundle_dir)
-    data = load_dataset(manifest.dataset.name, data_dir, manifest.preprocessing.resize[0])
-    staging = bundle_dir.with_name(f".{bundle_dir.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(bundle_dir, staging)
-    try:
-        manifest = add_latent_map(staging, data, points)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    swap_folder(staging, bundle_dir)
-    return manifest
+    """Add (or rebuild) the latent map of an existing bundle, on a copy swapped in whole: a service
+    reading the folder meanwhile sees the old bundle or the new one."""
+    return rewrite_folder(bundle_dir, partial(add_latent_map, data=data, points=points))
 
 
 def encode(model: OnnxAutoencoder, pixels: np.ndarray) -> np.ndarray:

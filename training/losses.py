@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from training.models import ForwardPass
-
-Reconstruction = Literal["bce", "mse"]
+from training.vocabulary import Reconstruction
 
 
 @dataclass

@@ -12,9 +12,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from training.data import DatasetSplits, load_dataset
+from training.datasets.registry import load_dataset
+from training.datasets.splits import DatasetSplits
 from vae_core.graphs import OnnxAutoencoder, load_autoencoder, session_options
 from vae_core.latent import interpolate
+from vae_core.vocabulary import SamplerName
 
 SWEEP = np.linspace(-3, 3, 7)
 SHOWCASE = ("Smiling", "Eyeglasses", "Wearing_Hat", "Blond_Hair", "Male", "Mouth_Slightly_Open")
@@ -41,7 +43,7 @@ def write_report(
     data = load_dataset(
         model.manifest.dataset.name,
         Path(data_dir) if data_dir else None,
-        model.manifest.preprocessing.resize[0],
+        model.manifest.image.height,  # the side the model sees (Fashion-MNIST's 28 padded to 32)
     )
     test = data.test.subset(slice(0, 5000))
     z_test = encode(model, test.pixels)
@@ -55,6 +57,8 @@ def write_report(
     }
     if model.manifest.latent_dim == 2:
         figures["latent_grid.png"] = lambda: latent_grid(model, z_test)
+    if model.manifest.latent_dim == 2 and "gmm" in model.samplers:
+        figures["mixture.png"] = lambda: mixture_components(model, z_test, test.labels, data)
     paths = []
     for name, draw in figures.items():
         fig = draw()
@@ -111,11 +115,59 @@ def reconstructions(model: OnnxAutoencoder, pixels: np.ndarray) -> Figure:
     return _grid(np.concatenate([originals, decoded]), 2, len(pixels), titles)
 
 
-def samples(model: OnnxAutoencoder) -> Figure:
-    fig = _grid(decode(model, model.prior_sample(32, np.random.default_rng(0), 1.0)), 4, 8)
-    source = "N(0, I)" if model.manifest.kind == "vae" else "the training codes' Gaussian"
-    fig.suptitle(f"{model.manifest.name}: samples from {source}", fontsize=9)
+def samples(model: OnnxAutoencoder, rows: int = 6, cols: int = 6) -> Figure:
+    """The same number of samples from each sampler, side by side, titled with its Fréchet
+    distance when the bundle records one."""
+    names = list(model.samplers)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        z = model.samplers[name].sample(rows * cols, np.random.default_rng(0), 1.0)
+        ax.imshow(_montage(decode(model, z), rows, cols), cmap="gray", vmin=0, vmax=1)
+        ax.axis("off")
+        ax.set_title(_sampler_title(model, name), fontsize=8)
+    fig.suptitle(f"{model.manifest.name}: samples from each sampler", fontsize=9)
     return fig
+
+
+def _montage(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """[rows * cols, H, W(, 3)] -> one [rows * H, cols * W(, 3)] image."""
+    tiles = images.reshape(rows, cols, *images.shape[1:])
+    return np.concatenate(np.concatenate(tiles, axis=1), axis=1)
+
+
+def _sampler_title(model: OnnxAutoencoder, name: SamplerName) -> str:
+    scores = {s.name: s for s in model.manifest.samplers.offered} if model.manifest.samplers else {}
+    distance = scores[name].frechet_distance if name in scores else None
+    default = " (default)" if name == model.manifest.default_sampler else ""
+    measured = f"\nFréchet distance {distance:.2f}" if distance is not None else ""
+    return f"{name}{default}{measured}"
+
+
+def mixture_components(
+    model: OnnxAutoencoder, z: np.ndarray, labels: np.ndarray, data: DatasetSplits
+) -> Figure:
+    """The fitted samplers over the 2-D test codes: each mixture component's 2-sigma ellipse
+    (line width by weight) and the one Gaussian's (dashed)."""
+    fig = latent_scatter(model, z, labels, data)
+    ax = fig.axes[0]
+    mixture, gaussian = model.samplers["gmm"], model.samplers["gaussian"]
+    for weight, mean, factor in zip(mixture.weights, mixture.means, mixture.cholesky, strict=True):
+        ax.plot(*_ellipse(mean, factor), color="black", lw=0.5 + 8 * weight)
+        ax.plot(*mean, "k+", ms=6)
+    ax.plot(*_ellipse(gaussian.means[0], gaussian.cholesky[0]), "k--", lw=1)
+    ax.set_title(
+        f"{model.manifest.name}: mixture of {mixture.components} Gaussians fitted to the training "
+        "codes (2σ, width by weight; dashed: one Gaussian)",
+        fontsize=8,
+    )
+    return fig
+
+
+def _ellipse(mean: np.ndarray, factor: np.ndarray, radius: float = 2.0) -> np.ndarray:
+    """Points [2, 100] of {mean + radius · L · u : |u| = 1}."""
+    angle = np.linspace(0, 2 * np.pi, 100)
+    circle = np.stack([np.cos(angle), np.sin(angle)])
+    return mean[:, None] + radius * factor @ circle
 
 
 def latent_grid(model: OnnxAutoencoder, z: np.ndarray, n: int = 15) -> Figure:

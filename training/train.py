@@ -16,7 +16,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from training.config import ModelConfig, TrainConfig, config_from_dict, to_dict
-from training.data import DatasetSplits, LabeledImages, load_dataset
+from training.datasets.registry import load_dataset
+from training.datasets.splits import DatasetSplits, LabeledImages
 from training.distributed import DistContext, all_reduce_mean, barrier, init_distributed, shutdown
 from training.errors import ConfigError
 from training.losses import LossTerms, autoencoder_loss
@@ -56,11 +57,12 @@ class Checkpoint:
     @classmethod
     def load(cls, path: Path) -> Checkpoint:
         raw = torch.load(path, map_location="cpu", weights_only=True)
+        model_config = config_from_dict(ModelConfig, raw["model_config"])
         return cls(
             model=raw["model"],
             optimizer=raw["optimizer"],
-            model_config=config_from_dict(ModelConfig, raw["model_config"]),
-            train_config=config_from_dict(TrainConfig, raw["train_config"]),
+            model_config=model_config,
+            train_config=_saved_train_config(raw["train_config"], model_config),
             epoch=raw["epoch"],
             step=raw["step"],
             best_val_loss=raw["best_val_loss"],
@@ -70,6 +72,15 @@ class Checkpoint:
         model = build_model(self.model_config)
         model.load_state_dict(self.model)
         return model.eval()
+
+
+def _saved_train_config(values: dict[str, Any], model_config: ModelConfig) -> TrainConfig:
+    """The run settings of a checkpoint, with the image size its model was trained at.
+
+    Fashion-MNIST runs saved before the image size was resolved from the dataset hold the old
+    default 64 there, which no loader used; their models saw 32x32 images, as the model config says.
+    """
+    return config_from_dict(TrainConfig, {**values, "image_size": model_config.image_size})
 
 
 def epoch_batches(
@@ -107,7 +118,7 @@ def _train(
     ctx: DistContext,
 ) -> Path:
     torch.manual_seed(train_config.seed)
-    data = load_dataset(train_config.dataset, _data_dir(train_config), train_config.image_size)
+    data = load_run_dataset(train_config)
     _check_shapes(model_config, data.preprocessing)
     model = build_model(model_config).to(ctx.device)
     model.to(memory_format=ctx.memory_format)  # type: ignore[call-overload]
@@ -134,8 +145,10 @@ def _train(
     return path
 
 
-def _data_dir(config: TrainConfig) -> Path | None:
-    return Path(config.data_dir) if config.data_dir else None
+def load_run_dataset(config: TrainConfig) -> DatasetSplits:
+    """The run's dataset, its images of the side the run's model sees."""
+    data_dir = Path(config.data_dir) if config.data_dir else None
+    return load_dataset(config.dataset, data_dir, config.image_size)
 
 
 def _check_shapes(model_config: ModelConfig, prep: Preprocessing) -> None:

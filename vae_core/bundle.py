@@ -4,6 +4,8 @@ models/<name>/
   encoder.onnx     image [N, C, H, W] float32 in [0, 1] -> z_mean [N, D] (+ z_log_var for a VAE)
   decoder.onnx     z [N, D] -> image [N, C, H, W] in [0, 1]
   attributes.json  attribute vectors (mean z_mean with the label minus mean without it)
+  samplers.npz     the Gaussian and the mixture of Gaussians fitted to the training codes
+                   (optional: a bundle without it samples from `latent_prior` alone)
   model.json       this manifest, with the sha256 of every other file
   latent_map.json  optional: held-out codes on a plane, and latent_map.webp, their thumbnails
                    (see vae_core.latent_map)
@@ -28,13 +30,15 @@ from vae_core.latent_map import (
     read_latent_map,
 )
 from vae_core.preprocess import Preprocessing
-from vae_core.vocabulary import LabelKind, ModelKind, PriorKind
+from vae_core.sampling import GaussianMixture, read_samplers, single_gaussian, standard_normal
+from vae_core.vocabulary import LabelKind, ModelKind, PriorKind, SamplerName
 
 SCHEMA_VERSION = 1
 MANIFEST = "model.json"
 ENCODER = "encoder.onnx"
 DECODER = "decoder.onnx"
 ATTRIBUTES = "attributes.json"
+SAMPLERS = "samplers.npz"
 REQUIRED_FILES = (ENCODER, DECODER, ATTRIBUTES)
 MAP_FILES = (LATENT_MAP, LATENT_MAP_SPRITE)  # required when the manifest lists a latent map
 NORMALISATION = (
@@ -80,6 +84,79 @@ class LatentPrior(_Strict):
         return self
 
 
+class SamplerScore(_Strict):
+    """One sampler the bundle offers, with how close its decoded samples come to the test set."""
+
+    name: SamplerName
+    frechet_distance: float | None = Field(
+        default=None,
+        description="Fréchet distance between the feature network's features of decoded samples "
+        "(temperature 1) and of the test images; lower is better. Null: not measured.",
+    )
+
+
+class MixtureChoice(_Strict):
+    """How many components the fitted mixture has, and how that number was chosen."""
+
+    components: int = Field(ge=1)
+    criterion: str = Field(description="How `components` was chosen.")
+    held_out_codes: int = Field(ge=1, description="Codes the criterion was computed on.")
+    scores: dict[str, float] = Field(
+        description="The criterion for each number of components tried (lower is better)."
+    )
+
+
+class SamplerSet(_Strict):
+    """The samplers a bundle offers: `prior` (a VAE's N(0, I)) and the fitted `gaussian` and
+    `gmm`, whose parameters are in samplers.npz."""
+
+    default: SamplerName = Field(
+        description="The sampler used when none is named: the lowest Fréchet distance measured."
+    )
+    offered: list[SamplerScore]
+    mixture: MixtureChoice
+
+    @model_validator(mode="after")
+    def _default_is_best(self) -> SamplerSet:
+        names = [s.name for s in self.offered]
+        if len(set(names)) != len(names) or not {"gaussian", "gmm"} <= set(names):
+            raise ValueError(f"offered samplers {names}: need gaussian and gmm, each once")
+        if self.default not in names:
+            raise ValueError(f"default sampler {self.default!r} is not offered")
+        distances = {s.name: s.frechet_distance for s in self.offered}
+        measured = {name: d for name, d in distances.items() if d is not None}
+        if len(measured) == len(distances) and distances[self.default] != min(measured.values()):
+            raise ValueError(f"default sampler {self.default!r} is not the lowest Fréchet distance")
+        return self
+
+    def names(self) -> list[SamplerName]:
+        return [s.name for s in self.offered]
+
+
+class Evaluation(_Strict):
+    """The project's own measure of a bundle on the real test set (`python -m training evaluate`):
+    reconstruction of z_mean, and Fréchet distances in a classifier's feature space."""
+
+    feature_network: str = Field(description="The classifier whose features are compared.")
+    feature_network_sha256: str
+    feature_network_accuracy: float = Field(description="Its accuracy on the real test images.")
+    test_images: int = Field(ge=2)
+    samples_per_sampler: int = Field(ge=2)
+    seed: int
+    reconstruction_bce_per_pixel: float
+    reconstruction_mse_per_pixel: float
+    reconstruction_accuracy: float = Field(
+        description="The classifier's accuracy on the decoded z_mean of the test images (for "
+        "attributes, the mean over the attributes the data varies)."
+    )
+    frechet_reconstructions: float = Field(
+        description="Fréchet distance of the reconstructions to the test images."
+    )
+    frechet_test_halves: float = Field(
+        description="Fréchet distance of one half of the test images to the other: the floor."
+    )
+
+
 class Manifest(_Strict):
     schema_version: Literal[1] = 1
     name: str
@@ -92,6 +169,10 @@ class Manifest(_Strict):
     training: dict[str, Any]
     metrics: dict[str, float]
     latent_prior: LatentPrior
+    samplers: SamplerSet | None = Field(
+        default=None, description="Absent: the bundle samples from `latent_prior` only."
+    )
+    evaluation: Evaluation | None = None
     files: dict[str, str] = Field(description="sha256 of every other file of the bundle.")
     created_at: str
     software: dict[str, str]
@@ -109,6 +190,13 @@ class Manifest(_Strict):
         if self.latent_prior.mean is not None and len(self.latent_prior.mean) != self.latent_dim:
             raise ValueError("latent_prior.mean does not match latent_dim")
         return self
+
+    @property
+    def default_sampler(self) -> SamplerName:
+        """The sampler used when none is named: the bundle's measured best, else its prior."""
+        if self.samplers is not None:
+            return self.samplers.default
+        return "prior" if self.latent_prior.kind == "standard_normal" else "gaussian"
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -136,11 +224,12 @@ class AttributeFile(_Strict):
 @dataclass(frozen=True)
 class Bundle:
     """A bundle read from disk and verified: its manifest, its built-in attribute vectors and its
-    latent map (None when it has none)."""
+    samplers (each a `GaussianMixture`, by name) and latent map (None when it has none)."""
 
     directory: Path
     manifest: Manifest
     attributes: dict[str, AttributeVector]
+    samplers: dict[SamplerName, GaussianMixture]
     latent_map: LatentMap | None = None
 
     @property
@@ -163,7 +252,33 @@ def read_bundle(directory: Path) -> Bundle:
                 f"{directory / MANIFEST}: latent_map says {manifest.latent_map}, "
                 f"{LATENT_MAP} holds {latent_map.info()}"
             )
-    return Bundle(directory, manifest, {vector.name: vector for vector in vectors}, latent_map)
+    samplers = bundle_samplers(directory, manifest)
+    vectors_by_name = {vector.name: vector for vector in vectors}
+    return Bundle(directory, manifest, vectors_by_name, samplers, latent_map)
+
+
+def bundle_samplers(directory: Path, manifest: Manifest) -> dict[SamplerName, GaussianMixture]:
+    """The samplers the manifest offers: N(0, I) for a VAE, and those of samplers.npz; a bundle
+    without that file offers its `latent_prior` alone (`prior`, or an AE's `gaussian`)."""
+    prior = manifest.latent_prior
+    if manifest.samplers is None:
+        if prior.mean is None or prior.cholesky is None:
+            return {"prior": standard_normal(manifest.latent_dim)}
+        return {"gaussian": single_gaussian(np.asarray(prior.mean), np.asarray(prior.cholesky))}
+    if SAMPLERS not in manifest.files:
+        raise BundleInvalid(
+            f"{directory / MANIFEST}: samplers are offered but files lists no {SAMPLERS}"
+        )
+    fitted: dict[SamplerName, GaussianMixture] = dict(
+        read_samplers(directory / SAMPLERS, manifest.latent_dim)
+    )
+    if fitted["gmm"].components != manifest.samplers.mixture.components:
+        raise BundleInvalid(
+            f"{directory / SAMPLERS}: the mixture's components do not match the manifest"
+        )
+    if "prior" in manifest.samplers.names():
+        fitted = {"prior": standard_normal(manifest.latent_dim), **fitted}
+    return fitted
 
 
 def manifest_sha256(bundle_dir: Path) -> str:

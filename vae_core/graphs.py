@@ -15,6 +15,8 @@ import onnxruntime as ort
 from vae_core import latent
 from vae_core.bundle import DECODER, ENCODER, AttributeVector, Bundle, read_bundle
 from vae_core.errors import BundleInvalid
+from vae_core.sampling import GaussianMixture
+from vae_core.vocabulary import SamplerName
 
 Outputs = dict[str, np.ndarray]
 Runner = Callable[[np.ndarray], Outputs]
@@ -66,6 +68,8 @@ class Graph:
 class OnnxAutoencoder:
     """A bundle's encoder and decoder, checked against the shapes its manifest promises, with its
     attribute vectors, prior and latent map (None without one).
+    attribute vectors and samplers (`samplers[name].sample(n, rng, temperature)`; the default is
+    `manifest.default_sampler`).
 
     `run_with(graph)` gives the function that runs each batch through `graph` (default: the
     session run itself); the service puts its metrics and batcher there."""
@@ -81,6 +85,7 @@ class OnnxAutoencoder:
         self.manifest = manifest
         self.attributes: dict[str, AttributeVector] = bundle.attributes
         self.latent_map = bundle.latent_map
+        self.samplers: dict[SamplerName, GaussianMixture] = bundle.samplers
         self.image_shape = manifest.image_shape
         self.latent_dim = manifest.latent_dim
         self.encoder = Graph(bundle.directory / ENCODER, options)
@@ -90,6 +95,8 @@ class OnnxAutoencoder:
         outputs = {"z_mean": codes} | ({"z_log_var": codes} if manifest.kind == "vae" else {})
         self.encoder.check_signature({"image": image}, outputs)
         self.decoder.check_signature({"z": codes}, {"image": image})
+        if ("prior" in self.samplers) != (manifest.kind == "vae"):
+            raise BundleInvalid(f"{self.name}: a VAE offers the prior sampler and an AE does not")
         wrap = run_with or (lambda graph: graph.run)
         self._run_encoder, self._run_decoder = wrap(self.encoder), wrap(self.decoder)
 
@@ -112,7 +119,8 @@ class OnnxAutoencoder:
         return latent.posterior_sample(codes.z_mean, codes.z_log_var, rng)
 
     def prior_sample(self, n: int, rng: np.random.Generator, temperature: float) -> np.ndarray:
-        """n codes from the bundle's prior, scaled by `temperature`."""
+        """n codes from the bundle's `latent_prior`, scaled by `temperature` (what
+        `samplers[manifest.default_sampler]` replaces)."""
         prior = self.manifest.latent_prior
         return latent.prior_sample(prior, n, self.latent_dim, rng, temperature)
 

@@ -56,13 +56,17 @@ class Preprocessing(BaseModel):
         return np.asarray(image, dtype=np.uint8)
 
     def to_tensor(self, pixels: np.ndarray) -> np.ndarray:
-        """Scale and pad uint8 pixels [N, H, W(, C)] to float32 [N, C, H', W'] in [0, 1]."""
-        array = pixels.astype(np.float32) * np.float32(self.scale)
-        array = array[:, None] if array.ndim == 3 else array.transpose(0, 3, 1, 2)
-        if self.pad:
-            p = self.pad
-            array = np.pad(array, ((0, 0), (0, 0), (p, p), (p, p)))
-        return np.ascontiguousarray(array)
+        """Scale and pad uint8 pixels [N, H, W(, C)] to float32 [N, C, H', W'] in [0, 1], in one
+        pass: the scaled pixels are written straight into the padded, channels-first output."""
+        channels_first = pixels[:, None] if pixels.ndim == 3 else pixels.transpose(0, 3, 1, 2)
+        count, channels, height, width = channels_first.shape
+        p = self.pad
+        out = (np.zeros if p else np.empty)(
+            (count, channels, height + 2 * p, width + 2 * p), np.float32
+        )
+        inner = out[:, :, p : p + height, p : p + width]
+        np.multiply(channels_first, np.float32(self.scale), out=inner, dtype=np.float32)
+        return out
 
     def apply(self, images: list[Image.Image]) -> np.ndarray:
         """Decoded images of any size and mode -> the encoder's input batch [N, C, H, W]."""

@@ -15,6 +15,10 @@ PriorKind = Literal["standard_normal", "empirical_gaussian"]
 """Where codes are sampled from: N(0, I) (a VAE's prior), or the Gaussian fitted to the training
 codes (an AE has no prior of its own)."""
 
+SamplerName = Literal["prior", "gaussian", "gmm"]
+"""How codes are drawn: the prior N(0, I) (a VAE only), the one Gaussian fitted to the training
+codes, or the mixture of Gaussians fitted to them (ex-post density estimation)."""
+
 LabelKind = Literal["class", "attribute"]
 """One class per image (Fashion-MNIST), or any number of binary attributes (CelebA)."""
 

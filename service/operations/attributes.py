@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from service import imaging
 from service.attributes import AttributeStore, from_examples
+from service.bodies import RawBody, parse
 from service.operations import convert
 from service.runtime import InferencePool, in_pool
 from service.schemas.requests import CustomAttributeRequest
@@ -22,6 +23,7 @@ class AttributeOperations:
     attributes: AttributeStore
     limits: imaging.ImageLimits
     pool: InferencePool
+    max_items: int
 
     @in_pool
     def list(self, model: OnnxAutoencoder) -> AttributeList:
@@ -32,10 +34,9 @@ class AttributeOperations:
         return _info(self.attributes.get(model, name))
 
     @in_pool
-    def put(
-        self, model: OnnxAutoencoder, name: str, body: CustomAttributeRequest
-    ) -> tuple[AttributeInfo, bool]:
+    def put(self, model: OnnxAutoencoder, name: str, raw: RawBody) -> tuple[AttributeInfo, bool]:
         """Compute a custom vector from examples and store it; also says whether it is new."""
+        body = parse(CustomAttributeRequest, raw, self.max_items)
         self.attributes.check_writable(model, name)  # fail fast, before encoding anything
         examples = convert.pixels(model, body.positive + body.negative, self.limits)
         vector = from_examples(name, model.encode(examples).z_mean, positive=len(body.positive))

@@ -9,7 +9,8 @@ import numpy as np
 
 from service import imaging
 from service.attributes import AttributeStore
-from service.errors import NotAcceptable
+from service.bodies import RawBody, parse
+from service.errors import InvalidInput, NotAcceptable
 from service.operations import convert
 from service.operations.convert import Picture
 from service.runtime import InferencePool, in_pool
@@ -32,26 +33,32 @@ from service.schemas.responses import (
 )
 from vae_core import latent
 from vae_core.graphs import OnnxAutoencoder
-from vae_core.vocabulary import PriorKind
+from vae_core.vocabulary import SamplerName
 
-PRIOR_NOTES: dict[PriorKind, str] = {
-    "standard_normal": "z ~ N(0, I) · temperature: the VAE's prior.",
-    "empirical_gaussian": "An autoencoder has no prior, so N(0, I) means nothing for it: z is "
-    "drawn from the empirical distribution of its training codes, a Gaussian fitted to them "
-    "(z = mean + L · eps · temperature, L the Cholesky factor of their covariance).",
+SAMPLER_NOTES: dict[SamplerName, str] = {
+    "prior": "z ~ N(0, I) · temperature: the VAE's prior.",
+    "gaussian": "z = mean + L · eps · temperature: the one Gaussian fitted to the empirical "
+    "distribution of the training codes (L the Cholesky factor of their covariance). An "
+    "autoencoder has no prior, so N(0, I) means nothing for it.",
+    "gmm": "z = mean_k + L_k · eps · temperature, component k drawn by its weight: the mixture of "
+    "Gaussians fitted to the training codes (ex-post density estimation), which follows where "
+    "the codes are rather than N(0, I).",
 }
 
 
 @dataclass(frozen=True)
 class LatentOperations:
-    """The latent-space work of each endpoint; public methods run in the inference pool."""
+    """The latent-space work of each endpoint, from parsing the body to the reply; public methods
+    run in the inference pool."""
 
     attributes: AttributeStore
     limits: imaging.ImageLimits
     pool: InferencePool
+    max_items: int
 
     @in_pool
-    def encode(self, model: OnnxAutoencoder, body: EncodeRequest) -> EncodeResponse:
+    def encode(self, model: OnnxAutoencoder, raw: RawBody) -> EncodeResponse:
+        body = parse(EncodeRequest, raw, self.max_items)
         codes = model.encode(convert.pixels(model, body.images, self.limits))
         out = partial(codes_out, encoding=body.latents)
         z_log_var = None if codes.z_log_var is None else out(codes.z_log_var)
@@ -63,9 +70,9 @@ class LatentOperations:
 
     @in_pool
     def decode(
-        self, model: OnnxAutoencoder, body: DecodeRequest, as_png: bool
+        self, model: OnnxAutoencoder, raw: RawBody, as_png: bool
     ) -> DecodeResponse | Picture:
-        z = convert.latents(model, body.z)
+        z = convert.latents(model, parse(DecodeRequest, raw, self.max_items).z)
         if as_png and len(z) != 1:
             raise NotAcceptable(f"Accept: image/png returns one image; got {len(z)} vectors")
         images = model.decode(z)
@@ -74,27 +81,36 @@ class LatentOperations:
         return DecodeResponse(images=convert.base64_pngs(images))
 
     @in_pool
-    def sample(self, model: OnnxAutoencoder, body: SampleRequest) -> SampleResponse:
+    def sample(self, model: OnnxAutoencoder, raw: RawBody) -> SampleResponse:
+        body = parse(SampleRequest, raw, self.max_items)
+        name = body.sampler or model.manifest.default_sampler
+        if name not in model.samplers:
+            raise InvalidInput(
+                f"model {model.name!r} offers no sampler {name!r}; it offers "
+                f"{', '.join(model.samplers)}",
+                detail={"samplers": list(model.samplers)},
+            )
         seed = convert.seed(body.seed)
-        z = model.prior_sample(body.n, convert.rng(seed), body.temperature)
-        prior = model.manifest.latent_prior.kind
+        z = model.samplers[name].sample(body.n, convert.rng(seed), body.temperature)
         return SampleResponse(
             images=convert.base64_pngs(model.decode(z)),
             z=codes_out(z, body.latents),
             seed=seed,
-            prior=prior,
-            note=PRIOR_NOTES[prior],
+            sampler=name,
+            note=SAMPLER_NOTES[name],
         )
 
     @in_pool
-    def reconstruct(self, model: OnnxAutoencoder, body: ReconstructRequest) -> ReconstructResponse:
+    def reconstruct(self, model: OnnxAutoencoder, raw: RawBody) -> ReconstructResponse:
+        body = parse(ReconstructRequest, raw, self.max_items)
         z_mean = model.encode(convert.pixels(model, body.images, self.limits)).z_mean
         return ReconstructResponse(
             images=convert.base64_pngs(model.decode(z_mean)), z_mean=codes_out(z_mean, body.latents)
         )
 
     @in_pool
-    def edit(self, model: OnnxAutoencoder, body: EditRequest) -> EditResponse | Picture:
+    def edit(self, model: OnnxAutoencoder, raw: RawBody) -> EditResponse | Picture:
+        body = parse(EditRequest, raw, self.max_items)
         moves = [(self.attributes.get(model, name), s) for name, s in body.attributes.items()]
         z = latent.shift(convert.codes(model, body.images, body.z, self.limits), moves)
         if body.sweep is not None:
@@ -106,9 +122,8 @@ class LatentOperations:
         return EditResponse(images=convert.base64_pngs(images), z=codes_out(z, body.latents))
 
     @in_pool
-    def interpolate(
-        self, model: OnnxAutoencoder, body: InterpolateRequest
-    ) -> InterpolateResponse | Picture:
+    def interpolate(self, model: OnnxAutoencoder, raw: RawBody) -> InterpolateResponse | Picture:
+        body = parse(InterpolateRequest, raw, self.max_items)
         ends = convert.codes(model, body.images, body.z, self.limits)
         z = latent.interpolate(ends[0], ends[1], body.steps, body.method)
         frames = model.decode(z)

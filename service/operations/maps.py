@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service import imaging
+from service.bodies import RawBody, parse
 from service.errors import MapNotFound
 from service.operations import convert
 from service.operations.convert import Picture
@@ -22,6 +23,7 @@ class MapOperations:
 
     limits: imaging.ImageLimits
     pool: InferencePool
+    max_items: int
 
     @in_pool
     def get(self, model: OnnxAutoencoder) -> LatentMapResponse:
@@ -44,8 +46,9 @@ class MapOperations:
         return Picture(_map_of(model).sprite, SPRITE_MEDIA_TYPE)
 
     @in_pool
-    def project(self, model: OnnxAutoencoder, body: ProjectRequest) -> ProjectResponse:
-        latent_map = _map_of(model)  # before encoding anything
+    def project(self, model: OnnxAutoencoder, raw: RawBody) -> ProjectResponse:
+        latent_map = _map_of(model)  # before parsing or encoding anything
+        body = parse(ProjectRequest, raw, self.max_items)
         z = convert.codes(model, body.images, body.z, self.limits)
         positions = latent_map.place(z)
         indices, distances = latent_map.nearest(z, body.neighbours)

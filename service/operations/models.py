@@ -13,7 +13,9 @@ from service.schemas.responses import (
     Readiness,
     ReloadEntry,
     ReloadResponse,
+    SamplerInfo,
 )
+from vae_core.graphs import OnnxAutoencoder
 
 
 class ModelOperations:
@@ -23,7 +25,7 @@ class ModelOperations:
         self.pool = pool
 
     def readiness(self) -> Readiness:
-        """Cheap (no file is read unless one changed): answered on the event loop."""
+        """Cheap (the disk watcher's last result, no file read): answered on the event loop."""
         return Readiness(
             ready=self.registry.ready, models=[_state(e) for e in self.registry.entries()]
         )
@@ -40,6 +42,9 @@ class ModelOperations:
             dataset=manifest.dataset,
             preprocessing=manifest.preprocessing,
             latent_prior=manifest.latent_prior,
+            samplers=_samplers(entry.model),
+            default_sampler=manifest.default_sampler,
+            evaluation=manifest.evaluation,
             metrics=manifest.metrics,
             training=manifest.training,
             architecture=manifest.architecture,
@@ -65,6 +70,17 @@ class ModelOperations:
             image=manifest.image,
             attributes=[vector.name for vector in self.attributes.all(entry.model)],
         )
+
+
+def _samplers(model: OnnxAutoencoder) -> list[SamplerInfo]:
+    """The samplers the model offers, with the Fréchet distance its bundle measured."""
+    recorded = model.manifest.samplers
+    measured = {s.name: s.frechet_distance for s in recorded.offered} if recorded else {}
+    default = model.manifest.default_sampler
+    return [
+        SamplerInfo(name=name, frechet_distance=measured.get(name), default=name == default)
+        for name in model.samplers
+    ]
 
 
 def _state(entry: Entry) -> ModelState:

@@ -13,6 +13,7 @@ router = APIRouter(prefix="/v1", tags=["admin"])
 
 @router.post(
     "/admin/reload",
+    operation_id="reload",
     summary="Rescan the model directory: load new and changed bundles, drop removed ones",
     description="A changed bundle is validated and warmed before it replaces the old version; "
     "if it is invalid, the old version keeps serving and the reason is reported.",

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from service import examples
-from service.bodies import parsed
-from service.dependencies import AttributeName, CustomAttributeName, ModelDep, ServicesDep
+from service.dependencies import AttributeName, CustomAttributeName, ModelName, model_call
 from service.openapi import request_body
 from service.routes.common import BODY, IMAGES, MODEL, errors
 from service.schemas.requests import CustomAttributeRequest
@@ -19,27 +16,30 @@ router = APIRouter(prefix="/v1", tags=["attributes"])
 
 @router.get(
     "/models/{model}/attributes",
+    operation_id="list_attributes",
     summary="The model's attribute vectors, built-in and custom",
     responses=errors(*MODEL),
 )
-async def list_attributes(model: ModelDep, services: ServicesDep) -> AttributeList:
-    return await services.attributes.list(model)
+async def list_attributes(model: ModelName, request: Request) -> AttributeList:
+    call = model_call(request, model)
+    return await call.services.attributes.list(call.model)
 
 
 @router.get(
     # `:path`: built-in names may hold a slash (Fashion-MNIST's "T-shirt/top").
     "/models/{model}/attributes/{name:path}",
+    operation_id="get_attribute",
     summary="One attribute vector",
     responses=errors(*MODEL),
 )
-async def get_attribute(
-    model: ModelDep, name: AttributeName, services: ServicesDep
-) -> AttributeInfo:
-    return await services.attributes.get(model, name)
+async def get_attribute(name: AttributeName, model: ModelName, request: Request) -> AttributeInfo:
+    call = model_call(request, model)
+    return await call.services.attributes.get(call.model, name)
 
 
 @router.put(
     "/models/{model}/attributes/{name}",
+    operation_id="put_attribute",
     summary="Create or replace a custom attribute vector from example images",
     description="The vector is the mean z_mean of the positive examples minus that of the "
     "negative ones, as in training. Needs at least 3 of each. 201 when new, 200 when replaced.",
@@ -48,25 +48,22 @@ async def get_attribute(
     openapi_extra=request_body(CustomAttributeRequest, examples.CUSTOM_ATTRIBUTE_BODY),
 )
 async def put_attribute(
-    model: ModelDep,
-    name: CustomAttributeName,
-    body: Annotated[CustomAttributeRequest, Depends(parsed(CustomAttributeRequest))],
-    services: ServicesDep,
-    response: Response,
+    name: CustomAttributeName, model: ModelName, request: Request, response: Response
 ) -> AttributeInfo:
-    info, created = await services.attributes.put(model, name, body)
+    call = model_call(request, model)
+    info, created = await call.services.attributes.put(call.model, name, await call.body())
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return info
 
 
 @router.delete(
     "/models/{model}/attributes/{name}",
+    operation_id="delete_attribute",
     summary="Delete a custom attribute vector",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=errors(*MODEL, 409, 422),
 )
-async def delete_attribute(
-    model: ModelDep, name: CustomAttributeName, services: ServicesDep
-) -> None:
-    await services.attributes.delete(model, name)
+async def delete_attribute(name: CustomAttributeName, model: ModelName, request: Request) -> None:
+    call = model_call(request, model)
+    await call.services.attributes.delete(call.model, name)

@@ -22,7 +22,8 @@ ERRORS = {
     500: "Unexpected server fault (a bug); the body says nothing more.",
     503: "Overloaded: more requests running or queued than VAE_SERVE_INFERENCE_CONCURRENCY + "
     "VAE_SERVE_INFERENCE_QUEUE (code `overloaded`, with `Retry-After`); or more open connections "
-    "than VAE_SERVE_MAX_CONNECTIONS (a plain-text 503 from the HTTP server); or the model's "
+    "than VAE_SERVE_MAX_CONNECTIONS (also `overloaded`; the connection is then closed); or the "
+    "model's "
     "bundle is broken (see GET /v1/models); or custom vectors have no data directory configured.",
     504: "The request's inference took longer than VAE_SERVE_INFERENCE_TIMEOUT_S.",
 }

@@ -4,13 +4,12 @@ matching `LatentOperations` method."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request
 
 from service import examples
-from service.bodies import parsed
-from service.dependencies import ModelDep, ServicesDep, WantsPng
+from service.dependencies import ModelName, model_call
 from service.openapi import request_body
 from service.routes.common import BODY, GIF, IMAGES, MODEL, PNG, binary, errors, reply
 from service.schemas import requests, responses
@@ -20,87 +19,74 @@ router = APIRouter(prefix="/v1", tags=["latent space"])
 
 @router.post(
     "/models/{model}/encode",
+    operation_id="encode",
     summary="Images -> z_mean, z_log_var (and a sampled z)",
     responses=errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.EncodeRequest, examples.ENCODE),
 )
-async def encode(
-    model: ModelDep,
-    body: Annotated[requests.EncodeRequest, Depends(parsed(requests.EncodeRequest))],
-    services: ServicesDep,
-) -> responses.EncodeResponse:
-    return await services.latent.encode(model, body)
+async def encode(model: ModelName, request: Request) -> responses.EncodeResponse:
+    call = model_call(request, model)
+    return await call.services.latent.encode(call.model, await call.body())
 
 
 @router.post(
     "/models/{model}/decode",
+    operation_id="decode",
     summary="z -> images (raw PNG with `Accept: image/png` and one vector)",
     response_model=responses.DecodeResponse,
     responses=binary(responses.DecodeResponse, PNG) | errors(*MODEL, *BODY, 406),
     openapi_extra=request_body(requests.DecodeRequest, examples.DECODE),
 )
-async def decode(
-    model: ModelDep,
-    body: Annotated[requests.DecodeRequest, Depends(parsed(requests.DecodeRequest))],
-    as_png: WantsPng,
-    services: ServicesDep,
-) -> Any:
-    return reply(await services.latent.decode(model, body, as_png))
+async def decode(model: ModelName, request: Request) -> Any:
+    call = model_call(request, model)
+    return reply(await call.services.latent.decode(call.model, await call.body(), call.wants_png))
 
 
 @router.post(
     "/models/{model}/sample",
+    operation_id="sample",
     summary="Draw images from the prior (VAE) or the training codes' distribution (AE)",
     responses=errors(*MODEL, *BODY),
     openapi_extra=request_body(requests.SampleRequest, examples.SAMPLE),
 )
-async def sample(
-    model: ModelDep,
-    body: Annotated[requests.SampleRequest, Depends(parsed(requests.SampleRequest))],
-    services: ServicesDep,
-) -> responses.SampleResponse:
-    return await services.latent.sample(model, body)
+async def sample(model: ModelName, request: Request) -> responses.SampleResponse:
+    call = model_call(request, model)
+    return await call.services.latent.sample(call.model, await call.body())
 
 
 @router.post(
     "/models/{model}/reconstruct",
+    operation_id="reconstruct",
     summary="Images -> decode(z_mean)",
     responses=errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.ReconstructRequest, examples.RECONSTRUCT),
 )
-async def reconstruct(
-    model: ModelDep,
-    body: Annotated[requests.ReconstructRequest, Depends(parsed(requests.ReconstructRequest))],
-    services: ServicesDep,
-) -> responses.ReconstructResponse:
-    return await services.latent.reconstruct(model, body)
+async def reconstruct(model: ModelName, request: Request) -> responses.ReconstructResponse:
+    call = model_call(request, model)
+    return await call.services.latent.reconstruct(call.model, await call.body())
 
 
 @router.post(
     "/models/{model}/edit",
+    operation_id="edit",
     summary="Add or subtract attributes: z = z_mean + Σ strength · vector, or sweep one",
     response_model=responses.EditResponse,
     responses=binary(responses.EditResponse, PNG) | errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.EditRequest, examples.EDIT),
 )
-async def edit(
-    model: ModelDep,
-    body: Annotated[requests.EditRequest, Depends(parsed(requests.EditRequest))],
-    services: ServicesDep,
-) -> Any:
-    return reply(await services.latent.edit(model, body))
+async def edit(model: ModelName, request: Request) -> Any:
+    call = model_call(request, model)
+    return reply(await call.services.latent.edit(call.model, await call.body()))
 
 
 @router.post(
     "/models/{model}/interpolate",
+    operation_id="interpolate",
     summary="Walk from one image or code to another (JSON frames, a GIF or a PNG strip)",
     response_model=responses.InterpolateResponse,
     responses=binary(responses.InterpolateResponse, PNG, GIF) | errors(*MODEL, *BODY, IMAGES),
     openapi_extra=request_body(requests.InterpolateRequest, examples.INTERPOLATE),
 )
-async def interpolate(
-    model: ModelDep,
-    body: Annotated[requests.InterpolateRequest, Depends(parsed(requests.InterpolateRequest))],
-    services: ServicesDep,
-) -> Any:
-    return reply(await services.latent.interpolate(model, body))
+async def interpolate(model: ModelName, request: Request) -> Any:
+    call = model_call(request, model)
+    return reply(await call.services.latent.interpolate(call.model, await call.body()))

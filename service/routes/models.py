@@ -11,11 +11,16 @@ from service.schemas.responses import ModelDetail, ModelList
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
-@router.get("/models", summary="List the models", responses=errors())
+@router.get("/models", operation_id="list_models", summary="List the models", responses=errors())
 async def list_models(services: ServicesDep) -> ModelList:
     return await services.models.list()
 
 
-@router.get("/models/{model}", summary="A model's metadata", responses=errors(*MODEL))
+@router.get(
+    "/models/{model}",
+    operation_id="describe_model",
+    summary="A model's metadata",
+    responses=errors(*MODEL),
+)
 async def describe_model(entry: LoadedDep, services: ServicesDep) -> ModelDetail:
     return await services.models.describe(entry)

@@ -11,13 +11,14 @@ from service.schemas.responses import Health, Readiness
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
+@router.get("/healthz", operation_id="healthz", summary="Liveness: the process answers")
 async def healthz() -> Health:
     return Health()
 
 
 @router.get(
     "/readyz",
+    operation_id="readyz",
     summary="Readiness: every valid bundle loaded and warmed, and at least one",
     responses={503: {"model": Readiness, "description": "Not ready yet, or no model serves."}},
 )
@@ -29,6 +30,7 @@ async def readyz(services: ServicesDep, response: Response) -> Readiness:
 
 @router.get(
     "/metrics",
+    operation_id="metrics",
     summary="Prometheus metrics",
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},

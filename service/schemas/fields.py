@@ -38,6 +38,10 @@ def _base64_image(value: object) -> object:
         _, comma, text = value.partition(",")
         if not comma:
             raise ValueError("a data: URL needs a comma before its base64 data")
+    try:  # one copy, the decoded bytes; line breaks (rare) cost a second try
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
     try:
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):

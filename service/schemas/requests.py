@@ -20,7 +20,7 @@ from service.schemas.fields import (
     within_max_items,
 )
 from service.schemas.latents import LatentEncoding, Latents, TwoLatents
-from vae_core.vocabulary import InterpolationMethod
+from vae_core.vocabulary import InterpolationMethod, SamplerName
 
 
 class _Request(BaseModel):
@@ -58,8 +58,15 @@ class DecodeRequest(_Request):
 class SampleRequest(_Request):
     n: Count = Field(8, description="How many images, at most VAE_SERVE_MAX_ITEMS.")
     seed: Seed | None = Field(None, description="Same seed, same images; random when omitted.")
+    sampler: SamplerName | None = Field(
+        None,
+        description="prior: N(0, I) (a VAE only); gaussian: the one Gaussian fitted to the "
+        "training codes; gmm: the mixture of Gaussians fitted to them. Omitted: the model's "
+        "default, the one with the lowest measured Fréchet distance (GET /v1/models/{model} "
+        "lists them).",
+    )
     temperature: float = Field(
-        1.0, ge=0.0, le=10.0, allow_inf_nan=False, description="Scales the prior's spread."
+        1.0, ge=0.0, le=10.0, allow_inf_nan=False, description="Scales the sampler's spread."
     )
     latents: LatentEncoding = "json"
 

@@ -8,10 +8,10 @@ from pydantic import BaseModel, Field
 
 from service.schemas.fields import PNGList
 from service.schemas.latents import LatentList
-from vae_core.bundle import DatasetInfo, ImageSpec, LatentPrior
+from vae_core.bundle import DatasetInfo, Evaluation, ImageSpec, LatentPrior
 from vae_core.latent_map import LatentMapInfo, MapLabels, ProjectionRecord, SpriteLayout
 from vae_core.preprocess import Preprocessing
-from vae_core.vocabulary import ModelKind, PriorKind, ReloadOutcome
+from vae_core.vocabulary import ModelKind, ReloadOutcome, SamplerName
 
 
 class ErrorDetail(BaseModel):
@@ -52,10 +52,25 @@ class ModelList(BaseModel):
     models: list[ModelSummary]
 
 
+class SamplerInfo(BaseModel):
+    name: SamplerName
+    frechet_distance: float | None = Field(
+        description="Fréchet distance of its decoded samples to the test images, in the feature "
+        "space of the project's classifier (lower is better); null if not measured."
+    )
+    default: bool = Field(description="Used when a sample request names no sampler.")
+
+
 class ModelDetail(ModelSummary):
     dataset: DatasetInfo
     preprocessing: Preprocessing
     latent_prior: LatentPrior
+    samplers: list[SamplerInfo] = Field(description="The samplers this model offers.")
+    default_sampler: SamplerName
+    evaluation: Evaluation | None = Field(
+        description="The project's own measure of the model on the real test set "
+        "(python -m training evaluate); null for a bundle exported without it."
+    )
     metrics: dict[str, float] = Field(description="Test-set metrics recorded at export.")
     training: dict[str, Any] = Field(description="The training run's settings and progress.")
     architecture: dict[str, Any]
@@ -93,7 +108,7 @@ class SampleResponse(BaseModel):
     images: PNGList
     z: LatentList
     seed: int
-    prior: PriorKind
+    sampler: SamplerName = Field(description="The sampler that drew the codes.")
     note: str = Field(description="Where the codes come from.")
 
 

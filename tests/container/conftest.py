@@ -38,7 +38,7 @@ from tests.container.helpers import (
     tail,
     wait_healthy,
 )
-from training.data import read_idx
+from training.datasets.fashion_mnist import read_idx
 
 CONTAINER_DEPS = "sudo make container-deps"
 RUNTIME_TAG = "vae-serve:container-test"

@@ -83,6 +83,19 @@ def test_image_healthcheck_turns_healthy_on_a_read_only_root(runtime_image: str)
         run(["docker", "rm", "--force", "--volumes", name], 60)
 
 
+def test_vae_serve_serves_and_calls_in_the_runtime_image(runtime_image: str) -> None:
+    """The console script runs the service, and its client commands reach it."""
+    name = f"vae-serve-cli-{uuid.uuid4().hex[:8]}"
+    command = ["docker", "run", "--detach", "--name", name, "--read-only", "--tmpfs", "/tmp"]
+    run([*command, "--entrypoint", "vae-serve", runtime_image, "serve"], 60)
+    try:
+        wait_healthy(name, timeout=120)
+        listed = run(["docker", "exec", name, "vae-serve", "models"], 60).stdout
+        assert listed.startswith("MODEL") and "fashion-vae-2d" in listed
+    finally:
+        run(["docker", "rm", "--force", "--volumes", name], 60)
+
+
 def test_compose_up_starts_the_api_alone(stack: Stack) -> None:
     assert stack.running_services() == ["api"]  # `train` waits behind its profile
 

@@ -21,7 +21,7 @@ from service.app import create_app
 from service.config import Settings
 from tests.conftest import MODELS_DIR, require
 from tests.service.helpers import png
-from training.data import load_fashion_mnist
+from training.datasets.fashion_mnist import load_fashion_mnist
 
 SHIPPED = ("fashion-vae-32d", "fashion-vae-2d", "fashion-ae-2d")
 # The shipped bundles; another folder of bundles with the same names can stand in while developing.

@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import io
 import struct
+import threading
+import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -84,3 +88,47 @@ def png_file(width: int, height: int, bit_depth: int, color_type: int, rows: byt
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header declares width x height, with (almost) no pixel data: a bomb's shape."""
     return png_file(width, height, 8, 0, b"\0" * 64)
+
+
+# Settings under which one request holds the server's only inference slot for about a second: it
+# waits in the batcher for batch-mates (batch_max_wait_ms) that never come, so every request sent
+# meanwhile is refused at once with 503 and Retry-After: overload without racing the clock.
+OVERLOADABLE = {
+    "inference_concurrency": "1",
+    "inference_queue": "0",
+    "batching": "true",
+    "batch_max_size": "4096",
+    "batch_max_wait_ms": "1000",
+    "retry_after_s": "1",
+}
+
+
+def admitted(url: str) -> float:
+    """Inference jobs running or queued on the server now, from /metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    line = next(
+        line for line in text.splitlines() if line.startswith("vae_serve_inference_admitted")
+    )
+    return float(line.split()[-1])
+
+
+@contextmanager
+def occupied(url: str) -> Iterator[None]:
+    """While inside, the only inference slot of a server started with OVERLOADABLE settings is
+    taken (for about a second from entry): send the request that must be refused at once."""
+    holder = threading.Thread(
+        target=httpx.post,
+        args=(f"{url}/v1/models/{VAE}/decode",),
+        kwargs={"json": {"z": [[0.0, 0.0]]}, "timeout": 60},
+    )
+    holder.start()
+    try:
+        for _ in range(2000):  # bounded: the holder is admitted within milliseconds
+            if admitted(url) == 1:
+                break
+            time.sleep(0.005)
+        else:
+            raise AssertionError("the holding request never reached the inference pool")
+        yield
+    finally:
+        holder.join(timeout=60)

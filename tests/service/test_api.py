@@ -115,11 +115,11 @@ def test_sample_is_deterministic_per_seed_and_differs_across_seeds(
 
 
 def test_sample_says_where_the_codes_come_from(client: TestClient) -> None:
-    vae = client.post(f"/v1/models/{VAE_2D}/sample", json={"n": 2, "seed": 0})
-    ae = client.post(f"/v1/models/{AE_2D}/sample", json={"n": 2, "seed": 0})
+    vae = client.post(f"/v1/models/{VAE_2D}/sample", json={"n": 2, "seed": 0, "sampler": "prior"})
+    ae = client.post(f"/v1/models/{AE_2D}/sample", json={"n": 2, "seed": 0, "sampler": "gaussian"})
     assert (vae.status_code, ae.status_code) == (200, 200)
-    assert vae.json()["prior"] == "standard_normal"
-    assert ae.json()["prior"] == "empirical_gaussian"
+    assert vae.json()["sampler"] == "prior" and "N(0, I)" in vae.json()["note"]
+    assert ae.json()["sampler"] == "gaussian"
     assert "empirical" in ae.json()["note"] and "training codes" in ae.json()["note"]
 
 
@@ -127,7 +127,8 @@ def test_ae_samples_follow_the_stored_code_distribution(
     client: TestClient, model_dir: Path
 ) -> None:
     prior = read_manifest(model_dir / AE_2D).latent_prior
-    response = client.post(f"/v1/models/{AE_2D}/sample", json={"n": 256, "seed": 1})
+    body = {"n": 256, "seed": 1, "sampler": "gaussian"}
+    response = client.post(f"/v1/models/{AE_2D}/sample", json=body)
     assert response.status_code == 200
     z = np.asarray(response.json()["z"])
     cholesky = np.asarray(prior.cholesky)
@@ -137,8 +138,9 @@ def test_ae_samples_follow_the_stored_code_distribution(
 
 
 def test_temperature_scales_the_vae_prior(client: TestClient) -> None:
-    cold = client.post(f"/v1/models/{VAE_2D}/sample", json={"n": 64, "seed": 3, "temperature": 0.5})
-    warm = client.post(f"/v1/models/{VAE_2D}/sample", json={"n": 64, "seed": 3, "temperature": 1.0})
+    body = {"n": 64, "seed": 3, "temperature": 0.5, "sampler": "prior"}
+    cold = client.post(f"/v1/models/{VAE_2D}/sample", json=body)
+    warm = client.post(f"/v1/models/{VAE_2D}/sample", json=body | {"temperature": 1.0})
     assert (cold.status_code, warm.status_code) == (200, 200)
     np.testing.assert_allclose(np.asarray(cold.json()["z"]) * 2, warm.json()["z"], atol=1e-6)
 

@@ -240,3 +240,41 @@ def test_kill_9_during_custom_vector_writes_leaves_the_old_or_the_new_vector(
     with serve(models, data) as server:
         assert served_vector(server.url) == stored_vector(folder)
     assert temporaries(folder) == []
+
+
+# ----------------------------------------------------------------------- files broken on disk
+
+
+def model_status(url: str, name: str) -> int:
+    return httpx.get(f"{url}/v1/models/{name}", timeout=10).status_code
+
+
+def test_the_disk_watcher_makes_a_broken_bundle_503_and_a_restored_one_serve(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """On a real process, with the check off the request path: a corrupted, then a deleted file
+    makes its model answer 503 with the reason while the other model serves; restoring the file
+    brings it back."""
+    models = only_bundle(model_dir, tmp_path, EDITED)
+    shutil.copytree(model_dir / DECODER, models / DECODER)
+    encoder, decoder = models / EDITED / "encoder.onnx", models / EDITED / "decoder.onnx"
+    original_encoder, original_decoder = encoder.read_bytes(), decoder.read_bytes()
+    body = {"z": [[0.0, 0.0]]}
+    with serve(models, tmp_path, {"disk_check_interval_s": "0.05"}) as server:
+        decode = f"{server.url}/v1/models/{EDITED}/decode"
+        assert httpx.post(decode, json=body, timeout=30).status_code == 200
+        for damage, reason in (
+            (lambda: encoder.write_bytes(original_encoder[:-10]), "sha256 does not match"),
+            (decoder.unlink, "decoder.onnx: missing"),
+        ):
+            damage()
+            wait_for(lambda: model_status(server.url, EDITED) == 503, "a 503 for the broken model")
+            refused = httpx.post(decode, json=body, timeout=30)
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "model_unavailable"
+            assert reason in refused.json()["error"]["message"]
+            assert model_status(server.url, DECODER) == 200
+            encoder.write_bytes(original_encoder)
+            decoder.write_bytes(original_decoder)
+            wait_for(lambda: model_status(server.url, EDITED) == 200, "the model serving again")
+            assert httpx.post(decode, json=body, timeout=30).status_code == 200

@@ -66,3 +66,16 @@ def test_decoder_output_maps_to_pixels_with_clipping_and_no_nan() -> None:
     rgb = np.zeros((1, 3, 2, 2), np.float32)
     rgb[0, 0] = 1.0  # red channel
     assert imaging.to_uint8(rgb)[0, 0, 0].tolist() == [255, 0, 0]
+
+
+@pytest.mark.parametrize("shape", [(3, 28, 28), (2, 64, 48, 3), (1, 1, 5)])
+def test_the_png_writer_round_trips_every_pixel(shape: tuple[int, ...]) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    written = imaging.encode_pngs(pixels)
+    assert len(written) == shape[0]
+    for data, expected in zip(written, pixels, strict=True):
+        image = Image.open(io.BytesIO(data))
+        image.load()  # checks every chunk's CRC and the zlib stream
+        assert image.mode == ("RGB" if len(shape) == 4 else "L")
+        np.testing.assert_array_equal(np.asarray(image), expected)
+    assert imaging.encode_pngs(pixels) == written  # the same pixels, the same bytes

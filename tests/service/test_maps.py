@@ -16,7 +16,8 @@ from PIL import Image
 from service.app import create_app
 from service.config import Settings
 from tests.service.helpers import assert_error, b64, png
-from training.data import DatasetSplits, load_fashion_mnist
+from training.datasets.fashion_mnist import load_fashion_mnist
+from training.datasets.splits import DatasetSplits
 from training.latent_map import remove_latent_map
 from vae_core.bundle import read_bundle
 from vae_core.latent_map import LatentMap

@@ -1,5 +1,6 @@
 """Start-up validation of bundles, /readyz, and broken bundles served as unavailable, whether
-broken before start-up or while serving."""
+broken before start-up or while serving (seen by the disk watcher within its interval, which these
+tests set short and wait for, bounded)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import logging
 import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,19 @@ from vae_core.bundle import read_manifest
 from vae_core.files import sha256_file
 
 BROKEN = "fashion-vae-2d"
+WATCH_S = 0.02  # the disk watcher's interval in these tests
+
+
+def watched(model_dir: Path) -> Settings:
+    return Settings(model_dir=model_dir, disk_check_interval_s=WATCH_S)
+
+
+def eventually(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """Wait (bounded) for the disk watcher to see a change."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(WATCH_S)
 
 
 def rewrite_manifest(bundle: Path, **changes: object) -> None:
@@ -170,10 +186,11 @@ def test_a_file_broken_while_serving_makes_only_its_model_unavailable(
 ) -> None:
     assert callable(corrupt)
     body = {"images": [b64(trouser)]}
-    with TestClient(create_app(Settings(model_dir=models_copy))) as client:
+    with TestClient(create_app(watched(models_copy))) as client:
         assert client.post(f"/v1/models/{BROKEN}/encode", json=body).status_code == 200
         with caplog.at_level(logging.ERROR):
             reason = corrupt(models_copy / BROKEN)
+            eventually(lambda: client.get(f"/v1/models/{BROKEN}").status_code == 503, "503")
             response = client.post(f"/v1/models/{BROKEN}/encode", json=body)
         assert reason in assert_error(response, 503, "model_unavailable")["message"]
         assert_error(client.get(f"/v1/models/{BROKEN}"), 503, "model_unavailable")
@@ -192,11 +209,12 @@ def test_a_file_broken_while_serving_makes_only_its_model_unavailable(
 def test_a_restored_file_makes_the_model_serve_again(models_copy: Path) -> None:
     encoder = models_copy / BROKEN / "encoder.onnx"
     original = encoder.read_bytes()
-    with TestClient(create_app(Settings(model_dir=models_copy))) as client:
+    with TestClient(create_app(watched(models_copy))) as client:
         corrupt_checksum(models_copy / BROKEN)
+        eventually(lambda: client.get(f"/v1/models/{BROKEN}").status_code == 503, "503")
         assert_error(client.get(f"/v1/models/{BROKEN}"), 503, "model_unavailable")
         encoder.write_bytes(original)
-        assert client.get(f"/v1/models/{BROKEN}").status_code == 200
+        eventually(lambda: client.get(f"/v1/models/{BROKEN}").status_code == 200, "200 again")
         assert states(client, "/readyz")[BROKEN] == {
             "name": BROKEN,
             "available": True,
@@ -213,15 +231,17 @@ def test_the_files_are_hashed_again_only_when_their_stamps_change(
         hashed.append(path.parent.name)
         return sha256_file(path)
 
-    with TestClient(create_app(Settings(model_dir=models_copy))) as client:
+    with TestClient(create_app(watched(models_copy))) as client:
         monkeypatch.setattr("vae_core.bundle.sha256_file", counting)
+        time.sleep(20 * WATCH_S)  # the watcher checks the unchanged files many times
         for _ in range(3):
             assert client.get(f"/v1/models/{BROKEN}").status_code == 200
             assert client.get("/readyz").status_code == 200
         assert hashed == []  # unchanged stamps: stat only
         os.utime(models_copy / BROKEN / "decoder.onnx")  # a new mtime, the same bytes
-        for _ in range(3):
-            assert client.get(f"/v1/models/{BROKEN}").status_code == 200
+        eventually(lambda: len(hashed) >= 4, "hashing the changed bundle")
+        time.sleep(20 * WATCH_S)
+        assert client.get(f"/v1/models/{BROKEN}").status_code == 200
         assert set(hashed) == {BROKEN}
         listed = read_manifest(models_copy / BROKEN).files
-        assert len(hashed) == 1 + len(listed)  # once: model.json and each file it lists
+        assert len(hashed) == 1 + len(listed)  # once: model.json and the files it lists

@@ -30,7 +30,7 @@ from bench.harness import Server
 from tests.conftest import ROOT
 from tests.service.chromium import TIMEOUT_MS, chromium, offline_page
 from tests.service.helpers import png
-from training.data import load_fashion_mnist
+from training.datasets.fashion_mnist import load_fashion_mnist
 from training.latent_map import remove_latent_map
 
 MODELS = ("fashion-vae-2d", "fashion-vae-32d", "faces-vae-200d")

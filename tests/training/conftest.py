@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from training.config import ModelConfig, TrainConfig
-from training.data import DatasetSplits, load_fashion_mnist
+from training.datasets.fashion_mnist import load_fashion_mnist
+from training.datasets.splits import DatasetSplits
 
 TINY = ModelConfig(kind="vae", widths=(4, 8), latent_dim=2)
 

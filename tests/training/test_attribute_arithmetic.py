@@ -25,13 +25,14 @@ import torch
 from torch import nn
 
 from tests.conftest import MODELS_DIR, require
-from training.faces import draw_face, sample_face
+from training.faces.drawing import draw_face
+from training.faces.records import sample_face
 from vae_core import bundle
 
 FACES_MODEL = MODELS_DIR / "faces-vae-200d"
 UNSEEN_SEED = 12345
 STRENGTH = 2.0  # documented in the README: ±2 x the attribute vector adds or removes it
-TARGET = 0.8  # the bar for adding and for removing
+TARGET = 0.8  # the least share of moved faces judged to gain (or lose) the attribute
 CONTROL = 0.9  # the judge must agree with the true labels on unmoved reconstructions
 FIT, HELD_OUT = 2000, 400
 ATTRIBUTES = ("Eyeglasses", "Smiling")

@@ -10,12 +10,15 @@ import pytest
 import torch
 
 from tests.training.conftest import TINY, tiny_run
-from training.data import DatasetSplits
+from training.datasets.splits import DatasetSplits
 from training.errors import TrainingError
 from training.evaluate import encode_means
 from training.export import check_parity, export_bundle
 from training.train import Checkpoint, train
 from vae_core import bundle
+from vae_core.graphs import load_autoencoder
+
+SAMPLES = 256  # codes per sampler in export's evaluation: enough for tiny models
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def bundles(
 ) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("models")
     for kind, ckpt in checkpoints.items():
-        export_bundle(ckpt, out / f"tiny-{kind}", data=small_fashion)
+        export_bundle(ckpt, out / f"tiny-{kind}", data=small_fashion, samples=SAMPLES)
     return {kind: out / f"tiny-{kind}" for kind in checkpoints}
 
 
@@ -51,6 +54,7 @@ def test_manifest_validates_and_checksums_match(bundles: dict[str, Path]) -> Non
             bundle.DECODER,
             bundle.ATTRIBUTES,
             *bundle.MAP_FILES,
+            bundle.SAMPLERS,
         }
         assert {"torch", "onnxruntime", "python"} <= set(manifest.software)
         assert manifest.dataset.labels[1] == "Trouser"
@@ -131,7 +135,7 @@ def test_export_replaces_an_existing_bundle_whole(
     target = tmp_path / "m"
     target.mkdir()
     (target / "stale.txt").write_text("old")
-    export_bundle(checkpoints["ae"], target, data=small_fashion)
+    export_bundle(checkpoints["ae"], target, data=small_fashion, samples=SAMPLES)
     assert not (target / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
@@ -158,3 +162,80 @@ def test_report_draws_every_figure_from_the_bundle(
     assert {"interpolation.png", "attribute_sweeps.png", "code_histograms.png"} <= names
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
+
+
+def test_manifest_records_the_image_size_the_model_sees(bundles: dict[str, Path]) -> None:
+    for path in bundles.values():
+        manifest = bundle.read_manifest(path)
+
+        assert manifest.training["image_size"] == manifest.architecture["image_size"] == 32
+        assert manifest.image.height == manifest.image.width == 32
+
+
+def test_a_fashion_checkpoint_that_recorded_image_size_64_still_loads_and_exports(
+    checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    """Runs saved before the image size was resolved from the dataset recorded the old default 64
+    for Fashion-MNIST; their models saw 32x32 images. Export reads the real dataset here."""
+    saved = torch.load(checkpoints["ae"], weights_only=True)
+    saved["train_config"]["image_size"] = 64
+    old = tmp_path / "old.pt"
+    torch.save(saved, old)
+
+    ckpt = Checkpoint.load(old)
+    manifest = export_bundle(old, tmp_path / "old-ae", samples=SAMPLES)
+
+    assert ckpt.train_config.image_size == ckpt.model_config.image_size == 32
+    assert manifest.training["image_size"] == manifest.architecture["image_size"] == 32
+    assert manifest.dataset.test_size == 10000
+
+
+def test_export_fits_and_measures_the_samplers_each_kind_offers(
+    bundles: dict[str, Path], small_fashion: DatasetSplits
+) -> None:
+    for kind, path in bundles.items():
+        manifest = bundle.read_manifest(path)
+        samplers, evaluation = manifest.samplers, manifest.evaluation
+        assert samplers is not None and evaluation is not None
+        expected = ["prior", "gaussian", "gmm"] if kind == "vae" else ["gaussian", "gmm"]
+        assert samplers.names() == expected
+        distances = {s.name: s.frechet_distance for s in samplers.offered}
+        assert samplers.default == min(distances, key=lambda n: distances[n] or 0.0)
+        assert samplers.mixture.held_out_codes == len(small_fashion.val)
+        assert evaluation.feature_network == "fashion-mnist"
+        assert evaluation.test_images == len(small_fashion.test)
+        assert evaluation.samples_per_sampler == SAMPLES
+        assert 0 < evaluation.frechet_test_halves < evaluation.frechet_reconstructions
+
+
+def test_the_loaded_bundle_samples_from_its_recorded_samplers(bundles: dict[str, Path]) -> None:
+    for kind, path in bundles.items():
+        model = load_autoencoder(path)
+        assert list(model.samplers) == model.manifest.samplers.names()  # type: ignore[union-attr]
+        for sampler in model.samplers.values():
+            z = sampler.sample(5, np.random.default_rng(0), 1.0)
+            assert z.shape == (5, 2) and model.decode(z).shape == (5, 1, 32, 32)
+        legacy = "prior" if kind == "vae" else "gaussian"  # latent_prior is the same Gaussian
+        np.testing.assert_allclose(
+            model.prior_sample(9, np.random.default_rng(4), 0.7),
+            model.samplers[legacy].sample(9, np.random.default_rng(4), 0.7),
+            atol=1e-5,
+        )
+
+
+def test_refitting_the_samplers_keeps_the_graphs_and_repeats_the_figures(
+    bundles: dict[str, Path], small_fashion: DatasetSplits, tmp_path: Path
+) -> None:
+    import shutil
+
+    from training.export import refit_samplers
+
+    copy = tmp_path / "tiny-vae"
+    shutil.copytree(bundles["vae"], copy)
+    before = bundle.read_manifest(copy)
+    after = refit_samplers(copy, small_fashion, samples=SAMPLES)
+    for name in (bundle.ENCODER, bundle.DECODER, bundle.ATTRIBUTES):
+        assert after.files[name] == before.files[name]
+    assert after.samplers == before.samplers
+    assert after.evaluation == before.evaluation
+    bundle.read_bundle(copy)  # checksums hold

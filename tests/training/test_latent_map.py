@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import MODELS_DIR
 from training.cli import main
-from training.data import DatasetSplits
+from training.datasets.splits import DatasetSplits
 from training.errors import TrainingError
 from training.latent_map import add_latent_map, encode, remove_latent_map
 from vae_core import bundle

@@ -1,37 +1,34 @@
 """CelebA (aligned and cropped faces, 40 binary attributes) read from any of its common layouts.
 
-Under the dataset root, detected in this order:
+Under the dataset root (`OFFICIAL` and `KAGGLE` name the files of each layout):
 
 - Kaggle's: `img_align_celeba/img_align_celeba/*.jpg`, `list_attr_celeba.csv`,
   `list_eval_partition.csv`;
 - the official one: `img_align_celeba/*.jpg`, `list_attr_celeba.txt`, `list_eval_partition.txt`;
 - either, with the images read in place from `img_align_celeba.zip` when no folder holds them.
 
-The text and CSV lists may be mixed. Every row is checked against the images and the partition
-before any JPEG is decoded, so a broken copy fails in a second rather than after minutes.
+Each part is detected on its own, so the text and CSV lists may be mixed: the images in Kaggle's
+nested folder, else the official folder, else the zip; each list in its official `.txt`, else
+Kaggle's `.csv`. Every row is checked against the images and the partition before any JPEG is
+decoded, so a broken copy fails in a second rather than after minutes. The lists are written here
+too (`write_attributes`, `write_partition`), in the format they are read in.
 """
 
 from __future__ import annotations
 
 import csv
 import difflib
-import io
-import multiprocessing
 import os
-import zipfile
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
-from pathlib import Path, PurePosixPath
-from types import TracebackType
-from typing import TypeVar
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
-from PIL import Image
-from tqdm import tqdm
 
-from training.data import DatasetSplits, LabeledImages
+from training.datasets.images import ImageArchive, decode_images
+from training.datasets.splits import DatasetSplits, LabeledImages
 from training.errors import ConfigError, DatasetInvalid, DatasetNotFound
 from vae_core.preprocess import Preprocessing
 
@@ -47,20 +44,41 @@ CELEBA_ATTRIBUTES: tuple[str, ...] = (
 )
 # fmt: on
 CELEBA_IMAGE_SIZES = (32, 64, 128)
+CELEBA_DEFAULT_IMAGE_SIZE = 64
 CELEBA_SPLITS = ("train", "val", "test")  # partition codes 0, 1, 2
-ATTRIBUTE_FILES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
-PARTITION_FILES = ("list_eval_partition.txt", "list_eval_partition.csv")
-IMAGE_FOLDERS = ("img_align_celeba/img_align_celeba", "img_align_celeba")  # Kaggle's first
-IMAGE_ZIP = "img_align_celeba.zip"
-DECODE_CHUNK = 256  # images per worker task: one progress-bar step
 
-Job = TypeVar("Job")
-Result = TypeVar("Result")
+
+@dataclass(frozen=True)
+class CelebaLayoutFiles:
+    """Where one layout keeps each part of CelebA, relative to the dataset root."""
+
+    images: str  # the folder of aligned JPEGs; also their folder inside IMAGE_ZIP
+    attributes: str  # the attribute list: 40 values of -1 or 1 per image
+    partition: str  # the partition list: 0 (train), 1 (val) or 2 (test) per image
+
+
+OFFICIAL = CelebaLayoutFiles(
+    images="img_align_celeba",
+    attributes="list_attr_celeba.txt",
+    partition="list_eval_partition.txt",
+)
+KAGGLE = CelebaLayoutFiles(
+    images="img_align_celeba/img_align_celeba",
+    attributes="list_attr_celeba.csv",
+    partition="list_eval_partition.csv",
+)
+IMAGE_ZIP = "img_align_celeba.zip"  # either layout's image folder, zipped
+CelebaLayoutName = Literal["official", "kaggle"]
+CELEBA_LAYOUTS: dict[CelebaLayoutName, CelebaLayoutFiles] = {"official": OFFICIAL, "kaggle": KAGGLE}
+# Detection order of each part: the official lists first, but Kaggle's image folder first, since
+# Kaggle's nests inside a folder of the official name.
+LIST_ORDER = (OFFICIAL, KAGGLE)
+IMAGE_FOLDER_ORDER = (KAGGLE, OFFICIAL)
 
 
 def load_celeba(
     root: Path | str | None,
-    image_size: int = 64,
+    image_size: int = CELEBA_DEFAULT_IMAGE_SIZE,
     max_images: int | None = None,
     workers: int = 2,
 ) -> DatasetSplits:
@@ -75,22 +93,22 @@ def load_celeba(
     preprocessing = celeba_preprocessing(image_size)
     if max_images is not None and max_images < 1:
         raise ConfigError(f"max_images must be at least 1, got {max_images}")
-    layout = find_layout(find_celeba_root(root))
-    table = read_attributes(layout.attributes)
-    partition = read_partition(layout.partition, table)
+    found = find_layout(find_celeba_root(root))
+    table = read_attributes(found.attributes)
+    partition = read_partition(found.partition, table)
     splits = split_indices(partition, max_images)
-    with ImageArchive(layout.images) as archive:
-        archive.check_has(table)
+    with ImageArchive(found.images) as archive:
+        archive.check_has(table.image_names, listed_in=table.source)
         names = [table.image_names[i] for i in np.concatenate(splits)]
-        pixels = decode_images(archive, names, preprocessing, workers)
+        pixels = decode_images(archive, names, preprocessing, workers, desc="decoding CelebA")
     ends = np.cumsum([len(s) for s in splits])
-    parts = [
+    train, val, test = (
         LabeledImages(
             pixels[end - len(s) : end], table.labels[s], list(CELEBA_ATTRIBUTES), "attribute"
         )
         for s, end in zip(splits, ends, strict=True)
-    ]
-    return DatasetSplits("celeba", parts[0], parts[1], parts[2], preprocessing)
+    )
+    return DatasetSplits("celeba", train, val, test, preprocessing)
 
 
 def celeba_preprocessing(image_size: int) -> Preprocessing:
@@ -123,7 +141,7 @@ def attribute_index(names: Sequence[str], wanted: Sequence[str]) -> list[int]:
 
 
 @dataclass(frozen=True)
-class CelebaLayout:
+class CelebaParts:
     """The three parts of a CelebA copy; `images` is a folder of JPEGs or the zip archive."""
 
     attributes: Path
@@ -140,8 +158,8 @@ def find_celeba_root(root: Path | str | None) -> Path:
     else:
         raise DatasetNotFound(
             "CelebA not found: no data dir given and $CELEBA_DIR is not set. Pass --data-dir DIR "
-            f"(or set CELEBA_DIR) to a folder holding {IMAGE_FOLDERS[1]}/ or {IMAGE_ZIP}, "
-            f"{ATTRIBUTE_FILES[0]} and {PARTITION_FILES[0]} (or Kaggle's .csv lists); "
+            f"(or set CELEBA_DIR) to a folder holding {OFFICIAL.images}/ or {IMAGE_ZIP}, "
+            f"{OFFICIAL.attributes} and {OFFICIAL.partition} (or Kaggle's .csv lists); "
             "`python -m training faces --out DIR` writes a drawn stand-in."
         )
     if not path.is_dir():
@@ -149,23 +167,25 @@ def find_celeba_root(root: Path | str | None) -> Path:
     return path
 
 
-def find_layout(root: Path) -> CelebaLayout:
+def find_layout(root: Path) -> CelebaParts:
     """Detect the official, Kaggle or zip layout under `root`; DatasetNotFound names what lacks."""
-    attributes = _first_file(root, ATTRIBUTE_FILES)
-    partition = _first_file(root, PARTITION_FILES)
+    attribute_names = [files.attributes for files in LIST_ORDER]
+    partition_names = [files.partition for files in LIST_ORDER]
+    attributes = _first_file(root, attribute_names)
+    partition = _first_file(root, partition_names)
     images = _image_location(root)
     missing = [
         " or ".join(candidates)
         for found, candidates in (
-            (attributes, ATTRIBUTE_FILES),
-            (partition, PARTITION_FILES),
-            (images, (*(f"{folder}/*.jpg" for folder in IMAGE_FOLDERS), IMAGE_ZIP)),
+            (attributes, attribute_names),
+            (partition, partition_names),
+            (images, [*(f"{files.images}/*.jpg" for files in IMAGE_FOLDER_ORDER), IMAGE_ZIP]),
         )
         if found is None
     ]
     if attributes is None or partition is None or images is None:
         raise DatasetNotFound(f"{root} is not a CelebA folder: missing {'; '.join(missing)}")
-    return CelebaLayout(attributes, partition, images)
+    return CelebaParts(attributes, partition, images)
 
 
 def _first_file(root: Path, names: Sequence[str]) -> Path | None:
@@ -173,9 +193,10 @@ def _first_file(root: Path, names: Sequence[str]) -> Path | None:
 
 
 def _image_location(root: Path) -> Path | None:
-    for folder in IMAGE_FOLDERS:
-        if (root / folder).is_dir() and any((root / folder).glob("*.jpg")):
-            return root / folder
+    for files in IMAGE_FOLDER_ORDER:
+        folder = root / files.images
+        if folder.is_dir() and any(folder.glob("*.jpg")):
+            return folder
     return root / IMAGE_ZIP if (root / IMAGE_ZIP).is_file() else None
 
 
@@ -285,6 +306,34 @@ def _content_lines(path: Path) -> list[str]:
     return lines
 
 
+def write_attributes(path: Path, image_names: Sequence[str], rows: np.ndarray) -> None:
+    """Write an attribute list as `read_attributes` reads it: Kaggle's CSV for a `.csv` path, else
+    the official text (count, names, then right-aligned values). `rows`: int8 [N, 40] of -1/1."""
+    named_rows = list(zip(image_names, rows.tolist(), strict=True))
+    if path.suffix == ".csv":
+        _write_csv(path, ["image_id", *CELEBA_ATTRIBUTES], [[n, *row] for n, row in named_rows])
+        return
+    lines = [name + "".join(f" {value:2d}" for value in row) for name, row in named_rows]
+    path.write_text("\n".join([str(len(lines)), " ".join(CELEBA_ATTRIBUTES), *lines]) + "\n")
+
+
+def write_partition(path: Path, image_names: Sequence[str], partition: np.ndarray) -> None:
+    """Write a partition list as `read_partition` reads it: CSV for a `.csv` path, else text.
+    `partition`: int8 [N] of 0 (train), 1 (val) or 2 (test)."""
+    named_rows = list(zip(image_names, partition.tolist(), strict=True))
+    if path.suffix == ".csv":
+        _write_csv(path, ["image_id", "partition"], named_rows)
+        return
+    path.write_text("".join(f"{name} {code}\n" for name, code in named_rows))
+
+
+def _write_csv(path: Path, header: list[str], rows: Iterable[Sequence[object]]) -> None:
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
 def split_indices(partition: np.ndarray, max_images: int | None) -> list[np.ndarray]:
     """Row indices of train, val and test; with `max_images`, the first ones in proportion."""
     splits = [np.flatnonzero(partition == code) for code in range(len(CELEBA_SPLITS))]
@@ -295,117 +344,3 @@ def split_indices(partition: np.ndarray, max_images: int | None) -> list[np.ndar
     ]
     quotas = [max(1, max_images - sum(held_out)), *held_out]
     return [s[:quota] for s, quota in zip(splits, quotas, strict=True)]
-
-
-# ---------------------------------------------------------------------------------- images
-
-
-class ImageArchive:
-    """Reads the aligned JPEGs by file name from a folder or, in place, from a zip archive.
-
-    Use it as a context manager: entering lists the images (and opens the zip), leaving closes it.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._zip: zipfile.ZipFile | None = None
-        self._members: dict[str, str] = {}
-
-    def __enter__(self) -> ImageArchive:
-        if self.path.suffix == ".zip":
-            self._zip = zipfile.ZipFile(self.path)
-            # Either inner layout: index members by file name, whatever their folder.
-            jpegs = [m for m in self._zip.namelist() if m.lower().endswith(".jpg")]
-            self._members = {PurePosixPath(m).name: m for m in reversed(jpegs)}
-        else:
-            self._members = {name: name for name in os.listdir(self.path)}
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._zip is not None:
-            self._zip.close()
-
-    def check_has(self, table: AttributeTable) -> None:
-        """DatasetInvalid if any row of the attribute list names an image that is not here."""
-        missing = [name for name in table.image_names if name not in self._members]
-        if missing:
-            raise DatasetInvalid(
-                f"{table.source}: {len(missing)} rows name images missing from {self.path}, "
-                f"e.g. {missing[:5]}"
-            )
-
-    def read(self, name: str) -> bytes:
-        if self._zip is not None:
-            return self._zip.read(self._members[name])
-        return (self.path / name).read_bytes()
-
-
-@dataclass(frozen=True)
-class DecodeJob:
-    """A chunk of encoded images for one worker process."""
-
-    names: list[str]
-    jpegs: list[bytes]
-    preprocessing: Preprocessing
-
-
-def decode_images(
-    archive: ImageArchive, names: list[str], preprocessing: Preprocessing, workers: int
-) -> np.ndarray:
-    """uint8 [len(names), S, S, 3], decoded on `workers` processes with a progress bar."""
-    height, width = preprocessing.resize
-    pixels = np.empty((len(names), height, width, 3), dtype=np.uint8)
-    chunks = [names[i : i + DECODE_CHUNK] for i in range(0, len(names), DECODE_CHUNK)]
-    jobs = (DecodeJob(c, [archive.read(n) for n in c], preprocessing) for c in chunks)
-    with tqdm(total=len(names), unit="img", desc="decoding CelebA", disable=None) as bar:
-        start = 0
-        for block in map_in_order(decode_job, jobs, workers):
-            pixels[start : start + len(block)] = block
-            start += len(block)
-            bar.update(len(block))
-    return pixels
-
-
-def decode_job(job: DecodeJob) -> np.ndarray:
-    """Decode and preprocess one chunk; DatasetInvalid names an unreadable file."""
-    return np.stack(
-        [_decode(n, data, job.preprocessing) for n, data in zip(job.names, job.jpegs, strict=True)]
-    )
-
-
-def _decode(name: str, data: bytes, preprocessing: Preprocessing) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return preprocessing.to_pixels(image)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DatasetInvalid(f"{name}: not a readable image ({exc})") from None
-
-
-def map_in_order(
-    function: Callable[[Job], Result], jobs: Iterable[Job], workers: int
-) -> Iterator[Result]:
-    """`map(function, jobs)` on `workers` processes (in this one if workers <= 1), in order.
-
-    At most two jobs per worker are in flight, so jobs built lazily (holding file contents) stay
-    bounded in memory; `Pool.imap` would build them all up front. `function` must be importable.
-    """
-    if workers <= 1:
-        yield from map(function, jobs)
-        return
-    # fork where there is one, as torch's DataLoader does: the children only decode or draw
-    # images, and unlike spawn or forkserver it never re-runs the __main__ script in each child
-    # (which loops forever when that script is stdin).
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers) as pool:
-        pending: deque[AsyncResult[Result]] = deque()
-        for job in jobs:
-            pending.append(pool.apply_async(function, (job,)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()

@@ -1,6 +1,6 @@
-"""Datasets as in-memory uint8 arrays plus the `Preprocessing` that turns them into model input.
+"""Fashion-MNIST: 70k 28x28 grayscale images of clothing in ten classes, padded to 32x32.
 
-Fashion-MNIST is read from the standard IDX `.gz` files, looked for in this order: `--data-dir`,
+It is read from the standard IDX `.gz` files, looked for in this order: `--data-dir`,
 `$FASHION_MNIST_DIR`, `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`), then a
 checksummed download into `~/.cache/vae-serve/fashion-mnist`.
 """
@@ -13,12 +13,11 @@ import os
 import struct
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
+from training.datasets.splits import DatasetSplits, LabeledImages
 from training.errors import DatasetInvalid, DatasetNotFound
 from vae_core.preprocess import Preprocessing
 
@@ -44,46 +43,8 @@ FASHION_FILES = {
     "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
 FASHION_PREPROCESSING = Preprocessing(color_mode="L", resize=(28, 28), pad=2)
+FASHION_IMAGE_SIZE = FASHION_PREPROCESSING.output_shape[1]  # the side the model sees: 28 + 2 + 2
 VALIDATION_SIZE = 5000  # held out from the end of the training files
-
-
-@dataclass(frozen=True)
-class LabeledImages:
-    """One split: uint8 pixels [N, H, W] or [N, H, W, 3], already cropped and resized.
-
-    `labels`: int64 [N] class indices (label_kind "class") or bool [N, K] ("attribute").
-    """
-
-    pixels: np.ndarray
-    labels: np.ndarray
-    label_names: list[str]
-    label_kind: Literal["class", "attribute"]
-
-    def __len__(self) -> int:
-        return len(self.pixels)
-
-    def has_label(self) -> np.ndarray:
-        """bool [N, K]: whether each image carries each label (one-hot for classes)."""
-        if self.label_kind == "attribute":
-            return self.labels.astype(bool)
-        return self.labels[:, None] == np.arange(len(self.label_names))[None, :]
-
-    def subset(self, index: np.ndarray | slice) -> LabeledImages:
-        return LabeledImages(
-            self.pixels[index], self.labels[index], self.label_names, self.label_kind
-        )
-
-
-@dataclass(frozen=True)
-class DatasetSplits:
-    name: str
-    train: LabeledImages
-    val: LabeledImages
-    test: LabeledImages
-    preprocessing: Preprocessing
-
-
-# ---------------------------------------------------------------------------------- Fashion-MNIST
 
 
 def load_fashion_mnist(data_dir: Path | None = None) -> DatasetSplits:
@@ -169,17 +130,3 @@ def read_idx(path: Path, expect_shape: tuple[int, ...]) -> np.ndarray:
     if len(body) != int(np.prod(dims)):
         raise DatasetInvalid(f"{path}: {len(body)} data bytes, expected {int(np.prod(dims))}")
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
-
-
-# ---------------------------------------------------------------------------------- registry
-
-
-def load_dataset(name: str, data_dir: Path | None = None, image_size: int = 64) -> DatasetSplits:
-    """Load a dataset by name: fashion-mnist, or celeba (official, Kaggle or zip layout)."""
-    if name == "fashion-mnist":
-        return load_fashion_mnist(data_dir)
-    if name == "celeba":
-        from training.celeba import load_celeba
-
-        return load_celeba(data_dir, image_size=image_size)
-    raise DatasetNotFound(f"unknown dataset {name!r}: expected fashion-mnist or celeba")

@@ -10,40 +10,24 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.celeba import CELEBA_ATTRIBUTES, attribute_index, load_celeba
-from training.data import DatasetSplits, load_dataset
+from tests.training.datasets.conftest import COUNT, SEED, all_labels, generated
+from training.datasets.celeba import (
+    CELEBA_ATTRIBUTES,
+    CelebaLayoutName,
+    attribute_index,
+    load_celeba,
+)
+from training.datasets.splits import DatasetSplits
 from training.errors import ConfigError, DatasetInvalid, DatasetNotFound
-from training.faces import Layout, generate_faces, sample_face
+from training.faces.records import sample_face
+from training.faces.writer import generate_faces
 from vae_core.preprocess import Preprocessing
-
-SEED, COUNT = 7, 30  # 24 train, 3 val, 3 test
-
-
-def generated(factory: pytest.TempPathFactory, layout: Layout, zip_images: bool) -> Path:
-    out = factory.mktemp(f"{layout}-zip" if zip_images else layout)
-    return generate_faces(
-        out / "celeba", COUNT, seed=SEED, layout=layout, zip_images=zip_images, workers=1
-    )
-
-
-@pytest.fixture(scope="module")
-def official(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generated(tmp_path_factory, "official", zip_images=False)
-
-
-@pytest.fixture(scope="module")
-def official_splits(official: Path) -> DatasetSplits:
-    return load_celeba(official, image_size=32, workers=1)
 
 
 @pytest.fixture
 def copy(official: Path, tmp_path: Path) -> Path:
     """A private copy of the official layout, free to break."""
     return Path(shutil.copytree(official, tmp_path / "celeba"))
-
-
-def all_labels(splits: DatasetSplits) -> np.ndarray:
-    return np.concatenate([splits.train.labels, splits.val.labels, splits.test.labels])
 
 
 def all_pixels(splits: DatasetSplits) -> np.ndarray:
@@ -94,7 +78,7 @@ def test_pixels_are_the_files_through_the_services_preprocessing(
 def test_kaggle_and_zip_layouts_load_the_same_dataset(
     tmp_path_factory: pytest.TempPathFactory,
     official_splits: DatasetSplits,
-    layout: Layout,
+    layout: CelebaLayoutName,
     zip_images: bool,
 ) -> None:
     splits = load_celeba(generated(tmp_path_factory, layout, zip_images), image_size=32, workers=1)
@@ -149,12 +133,6 @@ def test_two_worker_processes_decode_the_same_pixels(
     splits = load_celeba(official, image_size=32, workers=2)
 
     assert (all_pixels(splits) == all_pixels(official_splits)).all()
-
-
-def test_load_dataset_reads_celeba(official: Path, official_splits: DatasetSplits) -> None:
-    splits = load_dataset("celeba", official, image_size=32)
-
-    assert (all_labels(splits) == all_labels(official_splits)).all()
 
 
 def test_root_none_reads_celeba_dir(official: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,3 +1,5 @@
+"""Fashion-MNIST: the published splits, where the files are looked for, the download, IDX."""
+
 from __future__ import annotations
 
 import gzip
@@ -6,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.data import (
+from training.datasets.fashion_mnist import (
     FASHION_CLASSES,
     FASHION_FILES,
-    DatasetSplits,
     find_fashion_mnist,
     read_idx,
 )
+from training.datasets.splits import DatasetSplits
 from training.errors import DatasetInvalid, DatasetNotFound
 
 
@@ -38,12 +40,6 @@ def test_preprocessing_scales_to_unit_range_and_pads_to_32(fashion: DatasetSplit
     np.testing.assert_allclose(x[:, 0, 2:30, 2:30], fashion.test.pixels[:8] / 255.0, atol=1e-6)
 
 
-def test_has_label_is_one_hot_for_classes(fashion: DatasetSplits) -> None:
-    has = fashion.test.subset(slice(0, 50)).has_label()
-    assert has.shape == (50, 10)
-    assert has.sum(axis=1).tolist() == [1] * 50
-
-
 def test_data_dir_argument_is_searched_first(fashion_dir: Path, tmp_path: Path) -> None:
     for name in FASHION_FILES:
         (tmp_path / f"{name}.gz").symlink_to(fashion_dir / f"{name}.gz")
@@ -63,7 +59,7 @@ def test_missing_dataset_error_lists_every_place_searched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path / "env"))
-    monkeypatch.setattr("training.data.FASHION_SYSTEM_DIR", tmp_path / "system")
+    monkeypatch.setattr("training.datasets.fashion_mnist.FASHION_SYSTEM_DIR", tmp_path / "system")
 
     def offline(cache: Path) -> None:
         raise OSError("network unreachable")
@@ -89,7 +85,7 @@ def test_a_download_that_fails_its_checksum_is_refused(
             return gzip.compress(b"not the dataset")
 
     monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: FakeResponse())
-    from training.data import download_fashion_mnist
+    from training.datasets.fashion_mnist import download_fashion_mnist
 
     with pytest.raises(OSError, match="sha256"):
         download_fashion_mnist(tmp_path)

@@ -1,0 +1,10 @@
+"""Datasets as in-memory uint8 arrays plus the `Preprocessing` that turns them into model input.
+
+- `splits`: the split types, `LabeledImages` and `DatasetSplits`;
+- `fashion_mnist`, `celeba`: one module per dataset, each with its loader;
+- `images`: image files read by name from a folder or a zip, decoded on worker processes;
+- `registry`: `load_dataset(name, ...)` and the one table of dataset names.
+
+To add a dataset, write its module (a loader that returns `DatasetSplits`) and give it an entry in
+`registry.DATASETS`.
+"""

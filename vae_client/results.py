@@ -1,0 +1,115 @@
+"""What the client's methods return: numpy arrays in named fields. Images are uint8, [N, H, W]
+for a grayscale model and [N, H, W, 3] for an RGB one; codes are float32 [N, D]."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vae_client import images, latents
+
+
+@dataclass(frozen=True)
+class Codes:
+    """The encoder's output: q(z|x) = N(z_mean, exp(z_log_var)) for a VAE, a point for an AE."""
+
+    z_mean: np.ndarray
+    z_log_var: np.ndarray | None  # None for an AE
+    z: np.ndarray | None = None  # drawn from q(z|x) when asked (sample=True)
+    seed: int | None = None  # the seed of z, to draw it again
+
+    @classmethod
+    def from_reply(cls, body: dict[str, Any]) -> Codes:
+        return cls(
+            z_mean=latents.unpack(body["z_mean"]),
+            z_log_var=_optional_codes(body.get("z_log_var")),
+            z=_optional_codes(body.get("z")),
+            seed=body.get("seed"),
+        )
+
+
+@dataclass(frozen=True)
+class Samples:
+    images: np.ndarray
+    z: np.ndarray
+    seed: int  # the same seed draws the same images
+    sampler: str  # which sampler drew the codes: prior, gaussian or gmm
+    note: str  # where the codes come from, in words
+
+    @classmethod
+    def from_reply(cls, body: dict[str, Any]) -> Samples:
+        return cls(
+            images=images.from_base64(body["images"]),
+            z=latents.unpack(body["z"]),
+            seed=body["seed"],
+            sampler=body["sampler"],
+            note=body["note"],
+        )
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Images and the codes they were decoded from: a reconstruction (z_mean), an edit, frames."""
+
+    images: np.ndarray
+    z: np.ndarray
+
+    @classmethod
+    def from_reply(cls, body: dict[str, Any], codes: str = "z") -> Decoded:
+        return cls(images=images.from_base64(body["images"]), z=latents.unpack(body[codes]))
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model the service lists; an unavailable one has only its name and the reason."""
+
+    name: str
+    available: bool
+    reason: str | None = None
+    kind: str | None = None  # "ae" or "vae"
+    latent_dim: int | None = None
+    image_shape: tuple[int, int, int] | None = None  # (channels, height, width)
+    attributes: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False)  # the reply, whole
+
+    @classmethod
+    def from_reply(cls, body: dict[str, Any]) -> Model:
+        image = body.get("image")
+        shape = None if image is None else (image["channels"], image["height"], image["width"])
+        return cls(
+            name=body["name"],
+            available=body["available"],
+            reason=body.get("reason"),
+            kind=body.get("kind"),
+            latent_dim=body.get("latent_dim"),
+            image_shape=shape,
+            attributes=tuple(body.get("attributes", ())),
+            metadata=body,
+        )
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    vector: np.ndarray  # float32 [D]
+    count_positive: int
+    count_negative: int
+    norm: float
+    custom: bool  # made from a user's examples, not shipped in the bundle
+
+    @classmethod
+    def from_reply(cls, body: dict[str, Any]) -> Attribute:
+        return cls(
+            name=body["name"],
+            vector=np.asarray(body["vector"], dtype=np.float32),
+            count_positive=body["count_positive"],
+            count_negative=body["count_negative"],
+            norm=body["norm"],
+            custom=body["custom"],
+        )
+
+
+def _optional_codes(value: Any) -> np.ndarray | None:
+    return None if value is None else latents.unpack(value)
