@@ -8,11 +8,6 @@
 import { byTestId, describeError, el, formatNumber, modelPath, pngDataUrl, showMessage } from "./util.js";
 
 const COUNT = 16;
-const PRIOR_NAMES = {
-  standard_normal: "prior: N(0, I)",
-  empirical_gaussian: "prior: a Gaussian fitted to the training codes",
-};
-
 export class SamplingPanel {
   constructor(studio) {
     this.studio = studio;
@@ -25,16 +20,8 @@ export class SamplingPanel {
   }
 
   reset(detail) {
-    const samplers = Array.isArray(detail.samplers) ? detail.samplers : null;
-    if (samplers && samplers.length) {
-      this.select.replaceChildren(...samplers.map((sampler) => new Option(label(sampler), sampler.name)));
-      const chosen = samplers.find((s) => s.default) ?? samplers.find((s) => s.name === detail.default_sampler);
-      if (chosen) this.select.value = chosen.name;
-    } else {
-      // No `samplers` field: the model's prior, asked for by sending no sampler at all.
-      const text = PRIOR_NAMES[detail.latent_prior.kind] ?? `prior: ${detail.latent_prior.kind}`;
-      this.select.replaceChildren(new Option(text, ""));
-    }
+    this.select.replaceChildren(...detail.samplers.map((sampler) => new Option(label(sampler), sampler.name)));
+    this.select.value = detail.default_sampler;
     this.grid.replaceChildren();
     this.note.textContent = "";
     showMessage(this.error, "");
@@ -47,7 +34,7 @@ export class SamplingPanel {
     const body = { n: COUNT, temperature: Number(byTestId("sample-temperature").value) };
     const seed = byTestId("sample-seed").value.trim();
     if (seed !== "") body.seed = Number(seed);
-    if (this.select.value !== "") body.sampler = this.select.value;
+    body.sampler = this.select.value;
     this.run.disabled = true;
     try {
       const result = await api.json("POST", modelPath(model, "/sample"), { json: body });
@@ -67,8 +54,7 @@ export class SamplingPanel {
           ),
         ),
       );
-      const how = result.sampler ? `sampler ${result.sampler}` : (result.note ?? "");
-      this.note.textContent = `seed ${result.seed}; ${how}`;
+      this.note.textContent = `seed ${result.seed}; sampler ${result.sampler}`;
     } catch (error) {
       showMessage(this.error, `Could not sample: ${describeError(error)}`);
     } finally {

@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Route, expect
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect
 
 from bench.harness import Server
 from tests.conftest import ROOT
@@ -496,62 +496,53 @@ def test_a_morph_gives_downloadable_frames_and_a_gif(
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_sampling_with_the_models_prior_when_the_server_lists_no_samplers(
-    browser: Browser, live_server: Server, model: str
+def test_sampling_draws_with_the_models_default_sampler(
+    browser: Browser, live_server: Server, api: httpx.Client, model: str
 ) -> None:
+    detail = api.get(f"/v1/models/{model}").json()
+    names = [sampler["name"] for sampler in detail["samplers"]]
     with open_studio(browser, live_server, model) as studio:
-        options = studio("sampler-select").locator("option")
-        expect(options).to_have_count(1)
-        assert options.first.get_attribute("value") == ""
-        expect(options.first).to_contain_text("prior")
+        select = studio("sampler-select")
+        expect(select.locator("option")).to_have_count(len(names))
+        assert [o.get_attribute("value") for o in select.locator("option").all()] == names
+        expect(select).to_have_value(detail["default_sampler"])
         studio("sample-seed").fill("3")
         studio("sample-temperature").fill("0.8")
         with studio.page.expect_response(lambda r: r.url.endswith("/sample")) as answer:
             studio("sample-run").click()
         sent = answer.value.request.post_data_json
-        assert sent == {"n": 16, "temperature": 0.8, "seed": 3}  # no "sampler": the prior
+        assert sent == {
+            "n": 16,
+            "temperature": 0.8,
+            "seed": 3,
+            "sampler": detail["default_sampler"],
+        }
         expect(studio("sample-grid").locator("img")).to_have_count(16)
+        expect(studio("sample-note")).to_have_text(f"seed 3; sampler {detail['default_sampler']}")
         before = studio.z_attr()
         studio("sample-grid").locator("button").nth(2).click()
         studio.changes(before)
         np.testing.assert_allclose(studio.shown(), answer.value.json()["z"][2], atol=1e-6)
 
 
-def test_the_sampler_picker_lists_the_samplers_a_server_reports(
-    browser: Browser, live_server: Server
+def test_the_sampler_picker_lists_each_sampler_with_its_distance_and_draws_the_one_picked(
+    browser: Browser, live_server: Server, api: httpx.Client
 ) -> None:
-    """The samplers contract, ahead of the server: GET /v1/models/{model} is given `samplers`;
-    the page must list them, choose the default, and send the one picked as `sampler` (which
-    this server does not know yet, so it is taken out before the request goes on)."""
-    samplers = [
-        {"name": "prior", "frechet_distance": 41.5, "default": False},
-        {"name": "gaussian", "frechet_distance": 30.25, "default": False},
-        {"name": "gmm", "frechet_distance": 12.0, "default": True},
-    ]
-    sent: list[Any] = []
-
-    def with_samplers(route: Route) -> None:
-        detail = route.fetch().json()
-        route.fulfill(json=detail | {"samplers": samplers, "default_sampler": "gmm"})
-
-    def without_sampler(route: Route) -> None:
-        body = route.request.post_data_json
-        sent.append(body)
-        route.fallback(post_data={k: v for k, v in body.items() if k != "sampler"})
-
-    def routes(page: Page) -> None:
-        page.route("**/v1/models/fashion-vae-2d", with_samplers)
-        page.route("**/v1/models/fashion-vae-2d/sample", without_sampler)
-
-    with open_studio(browser, live_server, "fashion-vae-2d", before=routes) as studio:
-        select = studio("sampler-select")
-        expect(select.locator("option")).to_have_count(3)
-        expect(select).to_have_value("gmm")
-        expect(select.locator("option").nth(2)).to_contain_text("FD 12")
-        select.select_option("gaussian")
-        studio("sample-run").click()
-        expect(studio("sample-grid").locator("img")).to_have_count(16)
-    assert [body["sampler"] for body in sent] == ["gaussian"]
+    detail = api.get("/v1/models/fashion-vae-2d").json()
+    scored = {s["name"]: s["frechet_distance"] for s in detail["samplers"]}
+    assert set(scored) == {"prior", "gaussian", "gmm"}
+    with open_studio(browser, live_server, "fashion-vae-2d") as studio:
+        options = studio("sampler-select").locator("option")
+        for i, name in enumerate(scored):
+            shown = f"{scored[name]:.1f}".rstrip("0").rstrip(".")  # as formatNumber(x, 1) writes it
+            expect(options.nth(i)).to_contain_text(f"{name} (FD {shown})")
+        picked = next(name for name in scored if name != detail["default_sampler"])
+        studio("sampler-select").select_option(picked)
+        with studio.page.expect_response(lambda r: r.url.endswith("/sample")) as answer:
+            studio("sample-run").click()
+        assert answer.value.request.post_data_json["sampler"] == picked
+        assert answer.value.json()["sampler"] == picked
+        expect(studio("sample-note")).to_contain_text(f"sampler {picked}")
 
 
 # -------------------------------------------------------------------------------- dimensions
