@@ -1,4 +1,4 @@
-"""`python -m training {train,export,report,faces,classifier,samplers,evaluate}`: the training
+"""`python -m training {train,export,report,map,faces,classifier,samplers,evaluate}`: the training
 command line."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from training.datasets.celeba import CELEBA_LAYOUTS
 from training.datasets.registry import DATASETS, dataset_entry, resolve_image_size
 from training.errors import TrainingError
 from training.vocabulary import Norm, Reconstruction, Upsample
+from vae_core.latent_map import MAX_POINTS
 from vae_core.vocabulary import ModelKind, values
 
 if TYPE_CHECKING:
@@ -150,6 +151,15 @@ def cmd_report(args: argparse.Namespace) -> None:
         print(path)
 
 
+def cmd_map(args: argparse.Namespace) -> None:
+    from training.latent_map import rebuild_latent_map
+
+    for model_dir in args.model_dir:
+        data = _bundle_dataset(model_dir, args.data_dir)
+        manifest = rebuild_latent_map(model_dir, data, args.points)
+        print(f"{model_dir}: latent map of {manifest.latent_map}")
+
+
 def cmd_faces(args: argparse.Namespace) -> None:
     from training.faces.writer import generate_faces
 
@@ -176,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", type=Path)
     p.add_argument("--out", type=Path, help="figure folder (default docs/figures/<name>)")
     p.add_argument("--data-dir", help="dataset folder, as for train")
+    p = sub.add_parser("map", help="add (or rebuild) bundles' latent maps from their test sets")
+    p.add_argument("model_dir", type=Path, nargs="+", help="bundle folders, e.g. models/my-vae")
+    p.add_argument("--data-dir", type=Path, help="dataset folder, as for train")
+    p.add_argument("--points", type=int, default=MAX_POINTS, help="test images on the map")
     p = sub.add_parser("faces", help="generate a CelebA-format dataset of drawn faces")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--count", type=int, default=20000)
@@ -211,6 +225,7 @@ COMMANDS = {
     "train": cmd_train,
     "export": cmd_export,
     "report": cmd_report,
+    "map": cmd_map,
     "faces": cmd_faces,
     "classifier": cmd_classifier,
     "samplers": cmd_samplers,
