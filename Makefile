@@ -9,14 +9,14 @@ PORT ?= 8000
 # Debian packages of the test suite's data and tools: Fashion-MNIST, a browser, a font.
 SYSTEM_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core
 
-.PHONY: run test lint audit bench bench-peers bench-smoke bench-folder soak soak-smoke system-deps container-deps container-test train-shipped classifiers report clean help
+.PHONY: run test lint audit bench bench-peers bench-smoke bench-studio bench-folder soak soak-smoke system-deps container-deps container-test train-shipped classifiers maps report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
 	@echo "make test    run the whole test suite"
 	@echo "make lint    ruff, mypy and the import contracts (lint-imports)"
 	@echo "make audit   pip-audit on the pinned runtime dependencies"
-	@echo "make bench   load benchmark against the naive app, raw ONNX Runtime and the HTTP floor"
+	@echo "make bench   load benchmark against the naive app, raw ONNX Runtime and the HTTP floor; Studio latency"
 	@echo "make bench-peers  the same, with MLServer serving the same decoder (own venv)"
 	@echo "make soak    60 s mixed-load soak: errors and RSS over time"
 	@echo "make bench-folder  a 200,000-image folder: decode, cache, first step, RSS"
@@ -55,9 +55,11 @@ audit: $(VENV)/.dev
 
 # Load benchmark on loopback, in one run: every endpoint of the service, the naive FastAPI app
 # (bench/naive.py), raw ONNX Runtime, the HTTP floor (/healthz), 1 vs 2 workers, memory under the
-# largest requests. Take numbers on a quiet machine (1-minute load below 0.5).
+# largest requests; then the Studio's pointer-to-image latency in Chromium (bench-studio). Take
+# numbers on a quiet machine (1-minute load below 0.5).
 bench: $(VENV)/.dev
 	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.studio $(STUDIO_ARGS)
 
 # The same run with MLServer (pinned) serving the same decoder, from a throwaway venv in
 # bench/.peers (git-ignored). Never part of make test or CI.
@@ -75,6 +77,11 @@ bench-peers: $(VENV)/.dev $(PEERS)/.mlserver-$(MLSERVER_VERSION)
 
 bench-smoke: $(VENV)/.dev
 	$(PY) -m bench --smoke
+	$(PY) -m bench.studio --smoke
+
+# The Latent Studio's pointer-to-image latency per 2-d model, in Chromium (p50 target 50 ms).
+bench-studio: $(VENV)/.dev
+	$(PY) -m bench.studio $(STUDIO_ARGS)
 
 # A folder of 200,000 generated faces (written once into data/bench, ~2.2 GB, plus a 2.5 GB
 # cache): decode throughput, cache size, time to the first training step, peak RSS.
@@ -116,10 +123,19 @@ train-shipped: $(VENV)/.dev
 
 # Retrain the feature networks of `python -m training evaluate` (training/classifiers/): the
 # Fashion-MNIST classifier, and the attribute classifier of the generated faces.
-classifiers: $(VENV)/.dev
+classifiers: $(VENV)/.dev data/faces
 	$(PY) -m training classifier --dataset fashion-mnist --epochs 3
-	$(PY) -m training faces --out data/faces --count 25000
 	$(PY) -m training classifier --dataset celeba --data-dir data/faces --epochs 2
+
+# The shipped bundles' latent maps (the Studio's map), from the real test sets, without retraining:
+# deterministic, rewriting only latent_map.* and model.json's `files` and `latent_map`.
+maps: $(VENV)/.dev data/faces
+	$(PY) -m training map models/fashion-vae-2d models/fashion-vae-32d models/fashion-ae-2d
+	$(PY) -m training map models/faces-vae-200d --data-dir data/faces
+
+# The generated faces dataset faces-vae-200d was trained on (seed 0; about 30 s on 2 cores).
+data/faces: | $(VENV)/.dev
+	$(PY) -m training faces --out data/faces --count 25000
 
 report: $(VENV)/.dev
 	for m in models/*/; do $(PY) -m training report $$m; done

@@ -24,6 +24,7 @@ from service.middleware import REQUEST_ID_HEADER, BodyLimit, RequestObserver
 from service.openapi import openapi_builder
 from service.operations.attributes import AttributeOperations
 from service.operations.latent import LatentOperations
+from service.operations.maps import MapOperations
 from service.operations.models import ModelOperations
 from service.operations.v2 import InferenceOperations
 from service.registry import ModelRegistry
@@ -42,6 +43,7 @@ multipart/form-data. Errors are always `{"error": {"code", "message", "detail"}}
 TAGS = [
     {"name": "latent space", "description": "Encode, decode, sample, edit, interpolate."},
     {"name": "attributes", "description": "Attribute vectors, built-in and custom."},
+    {"name": "latent map", "description": "Held-out codes on a plane; place any image or code."},
     {"name": "models", "description": "The models served and their metadata."},
     {"name": "admin", "description": "Reload bundles without a restart."},
     {"name": "operations", "description": "Health, readiness, metrics."},
@@ -122,6 +124,7 @@ def _services(settings: Settings) -> Services:
         models=ModelOperations(registry, attributes, pool),
         latent=LatentOperations(attributes, limits, pool, settings.max_items),
         attributes=AttributeOperations(attributes, limits, pool, settings.max_items),
+        maps=MapOperations(limits, pool, settings.max_items),
         inference=InferenceOperations(registry, pool, settings.max_items),
     )
 

@@ -23,6 +23,7 @@ from service.errors import Unauthorized
 from service.metrics import Metrics
 from service.operations.attributes import AttributeOperations
 from service.operations.latent import LatentOperations
+from service.operations.maps import MapOperations
 from service.operations.models import ModelOperations
 from service.operations.v2 import InferenceOperations
 from service.registry import Loaded, ModelRegistry
@@ -42,6 +43,7 @@ class Services:
     models: ModelOperations
     latent: LatentOperations
     attributes: AttributeOperations
+    maps: MapOperations
     inference: InferenceOperations  # the Open Inference Protocol (V2)
 
 

@@ -29,6 +29,13 @@ class AttributeNotFound(ServiceError):
     code = "attribute_not_found"
 
 
+class MapNotFound(ServiceError):
+    """The model's bundle has no latent map (it is optional)."""
+
+    status_code = 404
+    code = "map_not_found"
+
+
 class ModelUnavailable(ServiceError):
     status_code = 503
     code = "model_unavailable"

@@ -135,3 +135,13 @@ CUSTOM_ATTRIBUTE_BODY = {
         {"positive": [TROUSER_A, TROUSER_B, TROUSER_C], "negative": [T_SHIRT, ANKLE_BOOT, SNEAKER]},
     )
 }
+PROJECT = {
+    "image": _example(
+        "Place a trouser on the map, with its 5 nearest held-out images",
+        {"images": [TROUSER_A], "neighbours": 5},
+    ),
+    "fashion-vae-2d": _example(
+        "Place a code of a 2-d model (fashion-vae-2d, fashion-ae-2d)",
+        {"z": [[0.5, -1.0]], "neighbours": 3},
+    ),
+}

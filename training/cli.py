@@ -1,4 +1,4 @@
-"""`python -m training {train,export,report,faces,classifier,samplers,evaluate}`: the training
+"""`python -m training {train,export,report,map,faces,classifier,samplers,evaluate}`: the training
 command line."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from training.datasets.registry import (
 )
 from training.errors import ConfigError, TrainingError
 from training.vocabulary import Fit, Norm, Reconstruction, Upsample
+from vae_core.latent_map import MAX_POINTS
 from vae_core.vocabulary import ModelKind, values
 
 if TYPE_CHECKING:
@@ -182,12 +183,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _bundle_dataset(model_dir: Path, data_dir: str | None) -> DatasetSplits:
-    from training.datasets.registry import load_dataset
+    from training.train import bundle_dataset
     from vae_core.bundle import read_manifest
 
-    manifest = read_manifest(model_dir)
-    directory = Path(data_dir) if data_dir else None
-    return load_dataset(manifest.dataset.name, directory, manifest.image.height)
+    return bundle_dataset(read_manifest(model_dir), data_dir)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -195,6 +194,15 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     for path in write_report(args.model_dir, args.out, args.data_dir):
         print(path)
+
+
+def cmd_map(args: argparse.Namespace) -> None:
+    from training.latent_map import rebuild_latent_map
+
+    for model_dir in args.model_dir:
+        data = _bundle_dataset(model_dir, args.data_dir)
+        manifest = rebuild_latent_map(model_dir, data, args.points)
+        print(f"{model_dir}: latent map of {manifest.latent_map}")
 
 
 def cmd_faces(args: argparse.Namespace) -> None:
@@ -223,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", type=Path)
     p.add_argument("--out", type=Path, help="figure folder (default docs/figures/<name>)")
     p.add_argument("--data-dir", help="dataset folder, as for train")
+    p = sub.add_parser("map", help="add (or rebuild) bundles' latent maps from their test sets")
+    p.add_argument("model_dir", type=Path, nargs="+", help="bundle folders, e.g. models/my-vae")
+    p.add_argument("--data-dir", type=Path, help="dataset folder, as for train")
+    p.add_argument("--points", type=int, default=MAX_POINTS, help="test images on the map")
     p = sub.add_parser("faces", help="generate a CelebA-format dataset of drawn faces")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--count", type=int, default=20000)
@@ -258,6 +270,7 @@ COMMANDS = {
     "train": cmd_train,
     "export": cmd_export,
     "report": cmd_report,
+    "map": cmd_map,
     "faces": cmd_faces,
     "classifier": cmd_classifier,
     "samplers": cmd_samplers,

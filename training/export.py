@@ -1,13 +1,14 @@
 """Export a checkpoint as a model bundle (see `vae_core.bundle`): two ONNX graphs checked against
 PyTorch on real images, attribute vectors, test metrics, the samplers fitted to the training codes
 with the evaluation that ranks them (`record_samplers`, also run on its own on an existing bundle),
-checksums."""
+the latent map of the test images, checksums."""
 
 from __future__ import annotations
 
 import platform
 import shutil
 from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
@@ -21,12 +22,13 @@ from training.config import to_dict
 from training.datasets.splits import DatasetSplits, LabeledImages
 from training.errors import TrainingError
 from training.evaluate import encode_means, test_metrics
+from training.latent_map import add_latent_map
 from training.models import AnyAutoencoder, DiagonalGaussian
 from training.quality import BATCH, SAMPLES, SEED, Measurement, encode, measure
 from training.samplers import fit_gaussian, fit_mixture
 from training.train import Checkpoint, load_run_dataset
 from vae_core import bundle
-from vae_core.files import write_json_atomic
+from vae_core.files import rewrite_folder, swap_folder, write_json_atomic
 from vae_core.graphs import OnnxAutoencoder, load_autoencoder, session_options
 from vae_core.latent import attribute_record, empirical_prior
 from vae_core.sampling import GaussianMixture, standard_normal, write_samplers
@@ -152,8 +154,9 @@ def export_bundle(
     manifest = _manifest(ckpt, out_dir.name, data, z_train, metrics)
     manifest = _with_checksums(manifest, staging)
     write_json_atomic(staging / bundle.MANIFEST, manifest.model_dump(mode="json"))
-    manifest = record_samplers(staging, data, samples)
-    _swap_in(staging, out_dir)
+    record_samplers(staging, data, samples)
+    manifest = add_latent_map(staging, data)
+    swap_folder(staging, out_dir)
     return manifest
 
 
@@ -162,12 +165,9 @@ def refit_samplers(
 ) -> bundle.Manifest:
     """`record_samplers` on an existing bundle, through a copy swapped in whole; its graphs and
     attribute vectors stay as they are."""
-    staging = bundle_dir.with_name(f".{bundle_dir.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(bundle_dir, staging)
-    manifest = record_samplers(staging, data, samples, seed)
-    _swap_in(staging, bundle_dir)
-    return manifest
+    return rewrite_folder(
+        bundle_dir, partial(record_samplers, data=data, samples=samples, seed=seed)
+    )
 
 
 def record_samplers(
@@ -266,12 +266,3 @@ def _with_checksums(manifest: bundle.Manifest, directory: Path) -> bundle.Manife
 def _software_versions() -> dict[str, str]:
     packages = ("vae-serve", "torch", "onnx", "onnxruntime", "numpy", "pillow")
     return {"python": platform.python_version(), **{p: version(p) for p in packages}}
-
-
-def _swap_in(staging: Path, out_dir: Path) -> None:
-    old = out_dir.with_name(f".{out_dir.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out_dir.exists():
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)

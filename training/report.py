@@ -12,9 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from training.datasets.registry import dataset_entry, load_dataset
 from training.datasets.splits import DatasetSplits
-from training.train import load_options, run_config_of
+from training.train import bundle_dataset
 from vae_core.graphs import OnnxAutoencoder, load_autoencoder, session_options
 from vae_core.latent import interpolate
 from vae_core.vocabulary import SamplerName
@@ -41,7 +40,7 @@ def write_report(
     model = load_autoencoder(model_dir, session_options(threads=2))
     out = out or Path("docs/figures") / model_dir.name
     out.mkdir(parents=True, exist_ok=True)
-    data = test_data(model, data_dir)
+    data = bundle_dataset(model.manifest, data_dir)
     test = data.test.subset(slice(0, 5000))
     z_test = encode(model, test.pixels)
     figures = {
@@ -64,20 +63,6 @@ def write_report(
         plt.close(fig)
         paths.append(out / name)
     return paths
-
-
-def test_data(model: OnnxAutoencoder, data_dir: str | None) -> DatasetSplits:
-    """The bundle's dataset at the side its model sees (Fashion-MNIST's 28 padded to 32); a folder
-    of your own images as the run read it (its folder, unless `data_dir`, channels, fit, split)."""
-    run = run_config_of(model.manifest.training)
-    own_images = dataset_entry(run.dataset).own_images
-    folder = data_dir or (run.data_dir if own_images else None)
-    return load_dataset(
-        model.manifest.dataset.name,
-        Path(folder) if folder else None,
-        model.manifest.image.height,
-        load_options(run),
-    )
 
 
 def _grid(

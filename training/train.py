@@ -18,12 +18,13 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from training.config import ModelConfig, TrainConfig, config_from_dict, to_dict
-from training.datasets.registry import load_dataset
+from training.datasets.registry import dataset_entry, load_dataset
 from training.datasets.splits import DatasetSplits, LabeledImages, LoadOptions
 from training.distributed import DistContext, all_reduce_mean, barrier, init_distributed, shutdown
 from training.errors import ConfigError
 from training.losses import LossTerms, autoencoder_loss
 from training.models import AnyAutoencoder, build_model
+from vae_core.bundle import Manifest
 from vae_core.preprocess import Preprocessing
 
 CHECKPOINT = "ckpt.pt"
@@ -179,6 +180,16 @@ def load_run_dataset(config: TrainConfig) -> DatasetSplits:
     """The run's dataset, its images of the side the run's model sees."""
     data_dir = Path(config.data_dir) if config.data_dir else None
     return load_dataset(config.dataset, data_dir, config.image_size, load_options(config))
+
+
+def bundle_dataset(manifest: Manifest, data_dir: str | None = None) -> DatasetSplits:
+    """A bundle's dataset at the side its model sees (Fashion-MNIST's 28 padded to 32); a folder
+    of your own images as the run read it (its folder, unless `data_dir`, channels, fit, split)."""
+    run = run_config_of(manifest.training)
+    own_images = dataset_entry(run.dataset).own_images
+    folder = data_dir or (run.data_dir if own_images else None)
+    directory = Path(folder) if folder else None
+    return load_dataset(manifest.dataset.name, directory, manifest.image.height, load_options(run))
 
 
 def run_config_of(training: dict[str, Any]) -> TrainConfig:

@@ -7,6 +7,8 @@ serves them) must agree on.
 - `files`: checksums, change stamps and atomic writes;
 - `preprocess`: how an image of any size and mode becomes the encoder's input;
 - `latent`: the latent maths (reparameterization, attribute vectors, interpolation, priors);
+- `latent_map`: the optional latent map (held-out codes on a plane, their thumbnails), its
+  projection and nearest-neighbour search;
 - `graphs`: the bundle's two ONNX graphs under ONNX Runtime;
 - `errors`: plain domain errors, with no HTTP status (the service maps them).
 

@@ -7,6 +7,8 @@ models/<name>/
   samplers.npz     the Gaussian and the mixture of Gaussians fitted to the training codes
                    (optional: a bundle without it samples from `latent_prior` alone)
   model.json       this manifest, with the sha256 of every other file
+  latent_map.json  optional: held-out codes on a plane, and latent_map.webp, their thumbnails
+                   (see vae_core.latent_map)
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vae_core.errors import BundleInvalid, first_error
 from vae_core.files import sha256_file
+from vae_core.latent_map import (
+    LATENT_MAP,
+    LATENT_MAP_SPRITE,
+    LatentMap,
+    LatentMapInfo,
+    read_latent_map,
+)
 from vae_core.preprocess import Preprocessing
 from vae_core.sampling import GaussianMixture, read_samplers, single_gaussian, standard_normal
 from vae_core.vocabulary import (
@@ -38,6 +47,7 @@ DECODER = "decoder.onnx"
 ATTRIBUTES = "attributes.json"
 SAMPLERS = "samplers.npz"
 REQUIRED_FILES = (ENCODER, DECODER, ATTRIBUTES)
+MAP_FILES = (LATENT_MAP, LATENT_MAP_SPRITE)  # required when the manifest lists a latent map
 NORMALISATION = (
     "none: vector = mean(z_mean | label) - mean(z_mean | not label); strength 1.0 moves a code by "
     "the full difference of the two group means"
@@ -208,6 +218,9 @@ class Manifest(_Strict):
     files: dict[str, str] = Field(description="sha256 of every other file of the bundle.")
     created_at: str
     software: dict[str, str]
+    latent_map: LatentMapInfo | None = Field(
+        default=None, description="The bundle's latent map, if it has one (latent_map.json)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -253,12 +266,13 @@ class AttributeFile(_Strict):
 @dataclass(frozen=True)
 class Bundle:
     """A bundle read from disk and verified: its manifest, its built-in attribute vectors and its
-    samplers (each a `GaussianMixture`, by name)."""
+    samplers (each a `GaussianMixture`, by name) and latent map (None when it has none)."""
 
     directory: Path
     manifest: Manifest
     attributes: dict[str, AttributeVector]
     samplers: dict[SamplerName, GaussianMixture]
+    latent_map: LatentMap | None = None
 
     @property
     def name(self) -> str:
@@ -267,13 +281,22 @@ class Bundle:
 
 
 def read_bundle(directory: Path) -> Bundle:
-    """Read model.json, check every file against its sha256, and read the attribute vectors;
-    BundleInvalid names the file and the reason."""
+    """Read model.json, check every file against its sha256, and read the attribute vectors and
+    the latent map; BundleInvalid names the file and the reason."""
     manifest = read_manifest(directory)
     verify_files(directory, manifest)
     vectors = read_attributes(directory / ATTRIBUTES, manifest.latent_dim)
+    latent_map = None
+    if manifest.latent_map is not None:
+        latent_map = read_latent_map(directory, manifest.latent_dim)
+        if latent_map.info() != manifest.latent_map:
+            raise BundleInvalid(
+                f"{directory / MANIFEST}: latent_map says {manifest.latent_map}, "
+                f"{LATENT_MAP} holds {latent_map.info()}"
+            )
     samplers = bundle_samplers(directory, manifest)
-    return Bundle(directory, manifest, {vector.name: vector for vector in vectors}, samplers)
+    vectors_by_name = {vector.name: vector for vector in vectors}
+    return Bundle(directory, manifest, vectors_by_name, samplers, latent_map)
 
 
 def bundle_samplers(directory: Path, manifest: Manifest) -> dict[SamplerName, GaussianMixture]:
@@ -324,7 +347,8 @@ def read_manifest(bundle_dir: Path) -> Manifest:
 
 def verify_files(bundle_dir: Path, manifest: Manifest) -> None:
     """Check every required file exists and matches the sha256 the manifest records."""
-    for required in REQUIRED_FILES:
+    map_files = MAP_FILES if manifest.latent_map is not None else ()
+    for required in (*REQUIRED_FILES, *map_files):
         if required not in manifest.files:
             raise BundleInvalid(f"{bundle_dir / MANIFEST}: files lists no {required}")
     for filename, expected in manifest.files.items():

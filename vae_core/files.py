@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 TEMPORARY_SUFFIX = ".tmp"  # write_json_atomic's files before their rename
 
@@ -60,6 +64,32 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def swap_folder(staging: Path, target: Path) -> None:
+    """Replace the folder `target` with `staging` by two renames, so readers see the old folder or
+    the new one whole, never a mix; the old one is then deleted."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def rewrite_folder(target: Path, change: Callable[[Path], T]) -> T:
+    """Run `change` on a copy of the folder `target` and swap the copy in whole (`swap_folder`):
+    a reader of `target` meanwhile sees it as it was, and a failed change leaves it untouched."""
+    staging = target.with_name(f".{target.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(target, staging)
+    try:
+        result = change(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    swap_folder(staging, target)
+    return result
 
 
 def remove_stale_temporaries(directory: Path, older_than_s: float) -> list[Path]:

@@ -67,6 +67,7 @@ class Graph:
 
 class OnnxAutoencoder:
     """A bundle's encoder and decoder, checked against the shapes its manifest promises, with its
+    attribute vectors, prior and latent map (None without one).
     attribute vectors and samplers (`samplers[name].sample(n, rng, temperature)`; the default is
     `manifest.default_sampler`).
 
@@ -83,6 +84,7 @@ class OnnxAutoencoder:
         self.name = bundle.name
         self.manifest = manifest
         self.attributes: dict[str, AttributeVector] = bundle.attributes
+        self.latent_map = bundle.latent_map
         self.samplers: dict[SamplerName, GaussianMixture] = bundle.samplers
         self.image_shape = manifest.image_shape
         self.latent_dim = manifest.latent_dim

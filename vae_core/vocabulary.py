@@ -26,6 +26,10 @@ all (a plain folder of images: no attribute vectors)."""
 InterpolationMethod = Literal["linear", "slerp"]
 """A straight line between two codes, or a great-circle arc (spherical interpolation)."""
 
+ProjectionKind = Literal["identity", "pca"]
+"""How a latent map places codes on its plane: as they are (a 2-d latent), or on their two leading
+principal components."""
+
 ColorMode = Literal["L", "RGB"]
 """The PIL mode the encoder takes: grayscale or RGB."""
 

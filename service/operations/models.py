@@ -49,6 +49,7 @@ class ModelOperations:
             training=manifest.training,
             architecture=manifest.architecture,
             created_at=manifest.created_at,
+            latent_map=manifest.latent_map,
         )
 
     @in_pool

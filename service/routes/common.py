@@ -12,7 +12,7 @@ from service.schemas.responses import ErrorBody
 
 ERRORS = {
     401: "Missing or wrong API key (only when the server sets VAE_SERVE_API_KEY).",
-    404: "Unknown model or attribute.",
+    404: "Unknown model or attribute, or a model without a latent map (code `map_not_found`).",
     406: "`Accept: image/png` with more than one vector.",
     409: "The attribute is built into the bundle and read-only.",
     413: "Body over VAE_SERVE_MAX_BODY_BYTES, or an image over VAE_SERVE_MAX_IMAGE_PIXELS.",
@@ -35,6 +35,7 @@ RETRY_AFTER = {
 }
 PNG = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
 GIF = {"image/gif": {"schema": {"type": "string", "format": "binary"}}}
+WEBP = {"image/webp": {"schema": {"type": "string", "format": "binary"}}}
 MODEL = (404,)  # unknown model (a broken bundle is a 503, listed for every call)
 BODY = (413, 422)  # body too large; invalid body
 IMAGES = 415  # undecodable image

@@ -19,6 +19,7 @@ DEFAULT_MAX_ITEMS = 256
 MAX_ITEMS_MARK = "x-max-items"
 MAX_STRENGTH = 10.0
 MAX_SEED = 2**63 - 1
+MAX_NEIGHBOURS = 64  # nearest map points listed per projected image or code
 # A custom vector needs this many positive and this many negative example images.
 MIN_EXAMPLES = 3
 # ASCII letters, digits, space, '_', '.', '-'; starts with a letter or digit: no path tricks, no

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from service.schemas.fields import (
     MAX_ITEMS_MARK,
+    MAX_NEIGHBOURS,
     MIN_EXAMPLES,
     AttributeName,
     Count,
@@ -137,6 +138,16 @@ class CustomAttributeRequest(_Request):
     ]
 
 
+class ProjectRequest(_ImagesOrLatents):
+    neighbours: int = Field(
+        8,
+        ge=0,
+        le=MAX_NEIGHBOURS,
+        description="How many of the map's points to list for each input, nearest first in code "
+        "space (Euclidean, to their stored z_mean); 0 for none. Fewer if the map holds fewer.",
+    )
+
+
 # Every request body, parsed by `service.bodies`: `service.openapi` adds them to the components.
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     EncodeRequest,
@@ -146,4 +157,5 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     EditRequest,
     InterpolateRequest,
     CustomAttributeRequest,
+    ProjectRequest,
 )

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from service.schemas.fields import PNGList
 from service.schemas.latents import LatentList
 from vae_core.bundle import DatasetInfo, Evaluation, ImageSpec, LatentPrior
+from vae_core.latent_map import LatentMapInfo, MapLabels, ProjectionRecord, SpriteLayout
 from vae_core.preprocess import Preprocessing
 from vae_core.vocabulary import ModelKind, ReloadOutcome, SamplerName
 
@@ -74,6 +75,9 @@ class ModelDetail(ModelSummary):
     training: dict[str, Any] = Field(description="The training run's settings and progress.")
     architecture: dict[str, Any]
     created_at: str
+    latent_map: LatentMapInfo | None = Field(
+        None, description="The bundle's latent map (GET .../map), or null if it has none."
+    )
 
 
 class AttributeInfo(BaseModel):
@@ -131,3 +135,35 @@ class ReloadEntry(BaseModel):
 
 class ReloadResponse(BaseModel):
     models: list[ReloadEntry]
+
+
+class LatentMapResponse(BaseModel):
+    model: str
+    split: str = Field(description="The held-out split of the points: point i is its i-th image.")
+    count: int = Field(description="How many points.")
+    latent_dim: int
+    points: list[list[float]] = Field(description="[count, 2]: each point's position.")
+    labels: MapLabels
+    projection: ProjectionRecord = Field(
+        description="position = (z - mean) @ components[:2]^T: places any code on the map. "
+        "identity for a 2-d latent; else PCA of the points' codes."
+    )
+    code_mean: list[float] = Field(description="Mean of the points' codes, per dimension.")
+    code_std: list[float] = Field(description="Their standard deviation, per dimension.")
+    sprite: SpriteLayout = Field(description="Layout of the thumbnails (GET .../map/sprite).")
+
+
+class Neighbour(BaseModel):
+    index: int = Field(description="The map point (and its index in the split).")
+    distance: float = Field(description="Euclidean distance to it in code space.")
+    position: list[float] = Field(description="Its position on the map.")
+    labels: list[int] = Field(description="Its labels, as indices into the map's label names.")
+
+
+class ProjectedPoint(BaseModel):
+    position: list[float] = Field(description="[x, y] on the map.")
+    neighbours: list[Neighbour] = Field(description="The nearest map points, nearest first.")
+
+
+class ProjectResponse(BaseModel):
+    points: list[ProjectedPoint] = Field(description="One per image or code, in order.")

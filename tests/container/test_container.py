@@ -191,3 +191,17 @@ def test_train_profile_adds_a_bundle_that_reload_serves(
     assert outcomes[name] == "added", outcomes
     body = json_of(api.post(f"/v1/models/{name}/sample", json={"n": 2, "seed": 1}))
     assert np.asarray(body["z"]).shape == (2, 2)
+
+
+def test_the_studio_and_the_latent_map_are_served_from_the_read_only_container(
+    api: httpx.Client, served: ServedModel
+) -> None:
+    page = api.get("/")
+    assert page.status_code == 200, page.text
+    assert 'data-api-key="required"' in page.text  # the stack sets VAE_SERVE_API_KEY
+    for asset in ("main.js", "map.js", "studio.css"):
+        assert api.get(f"/studio/{asset}").status_code == 200, asset  # shipped in the wheel
+    latent_map = json_of(api.get(f"/v1/models/{served.name}/map"))
+    assert latent_map["count"] == 5000, latent_map["count"]
+    sprite = api.get(f"/v1/models/{served.name}/map/sprite")
+    assert sprite.status_code == 200 and sprite.headers["content-type"] == "image/webp"

@@ -5,47 +5,22 @@ renders every operation too."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser
 
 from bench.harness import Server
-from tests.conftest import require_tool
+from tests.service.chromium import chromium, offline_page
 
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
-TIMEOUT_MS = 30_000
 # Redoc's footer ("API docs by Redocly") hard-codes this logo; blocked, the page is unaffected.
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    chromium = require_tool("chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
-
-
-def offline_page(browser: Browser, blocked: list[str]) -> Page:
-    """A page whose requests reach 127.0.0.1 only; the others are recorded and aborted."""
-    page = browser.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-
-    def guard(route: Route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", guard)
-    return page
 
 
 def operations(url: str) -> list[tuple[str, str, str]]:
@@ -62,7 +37,7 @@ def test_swagger_ui_renders_every_operation_and_try_it_out_succeeds(
     page.goto(f"{live_server.url}/docs")
     page.wait_for_selector(".opblock")
     expected = operations(live_server.url)
-    assert len(expected) == 16
+    assert len(expected) == 19
     for method, path, _ in expected:
         block = page.locator(f'.opblock-{method}:has([data-path="{path}"])')
         assert block.count() == 1, f"{method.upper()} {path} is not rendered"

@@ -95,3 +95,17 @@ def test_docs_assets_are_served_locally(client: TestClient) -> None:
         assert "/static-offline-docs/" in response.text
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
         assert client.get(f"/static-offline-docs/{asset}").status_code == 200
+
+
+def test_codes_in_a_multipart_body_are_documented_as_json_text(client: TestClient) -> None:
+    """As service.bodies reads them: a form field holding the lists (or packed codes) as JSON."""
+    paths = client.get("/openapi.json").json()["paths"]
+    for operation in ("decode", "edit", "interpolate", "project"):
+        body = paths[f"/v1/models/{{model}}/{operation}"]["post"]["requestBody"]["content"]
+        z = body["multipart/form-data"]["schema"]["properties"]["z"]
+        assert (z["type"], z["contentMediaType"]) == ("string", "application/json"), operation
+        response = client.post(
+            f"/v1/models/fashion-vae-2d/{operation}",
+            files={"z": (None, "[[0.5, -1.0], [1.0, 0.5]]")},
+        )
+        assert response.status_code == 200, (operation, response.text)

@@ -52,6 +52,8 @@ Numbers, for fashion-vae-2d (a 2-d latent):
 | z of the wrong dimension                 | 422 | "takes 2-d codes"                               |
 | z = []; z = [[]]                         | 422 | "at least 1 item"                               |
 | n = 10^9; steps = 10^6                   | 422 | "at most 256" (VAE_SERVE_MAX_ITEMS)             |
+| project: neighbours = 10^9; z NaN; 257   | 422 | "less than or equal to 64"; "finite number";    |
+| codes; 2.7M codes                        |     | "at most 256"; JSON budget                      |
 | n = 10^5000                              | 422 | "Invalid JSON: number out of range"             |
 
 1e38 is a finite float32, but decoding it overflows the decoder's arithmetic: NaN pixels, which
@@ -63,8 +65,9 @@ Names:
 | item                                     | st. | outcome                                         |
 |------------------------------------------|-----|-------------------------------------------------|
 | model "..", "café", RTL override, NUL,   | 404 | "no model named ...", listing the real models   |
-| fullwidth look-alike: GET, POST, and the |     |                                                 |
-| attribute GET, PUT and DELETE routes     |     |                                                 |
+| fullwidth look-alike: GET, POST, the     |     |                                                 |
+| attribute GET, PUT and DELETE routes,    |     |                                                 |
+| the map, its sprite and project          |     |                                                 |
 | model "../../etc/passwd", %-encoded      | 404 | no route matches: "no such endpoint"            |
 | attribute "Trousеr" (Cyrillic е), "..",  | 404 | "has no attribute", listing the real ones       |
 | "../x" in an edit                        |     |                                                 |
@@ -121,6 +124,7 @@ LATENT_DIM = 2  # of VAE
 ORIENTATION = 0x0112  # the EXIF tag
 OVER_BUDGET = "more than any valid request"
 ENCODE, DECODE, EDIT = f"{VAE}/encode", f"{VAE}/decode", f"{VAE}/edit"
+PROJECT = f"{VAE}/project"
 
 
 # ---------------------------------------------------------------------------------- the corpus
@@ -308,6 +312,15 @@ NUMBER_ITEMS = [
         lambda: {"z": [[0, 0], [1, 1]], "steps": 10**6},
         "at most 256",
     ),
+    invalid(
+        "project-neighbours-10^9",
+        PROJECT,
+        lambda: {"z": [[0, 0]], "neighbours": 10**9},
+        "less than or equal to 64",
+    ),
+    invalid("project-z-NaN", PROJECT, lambda: b'{"z": [[NaN, 0]]}', "finite number"),
+    invalid("project-257-codes", PROJECT, lambda: {"z": [[0, 0]] * 257}, "at most 256"),
+    invalid("project-2.7M-codes", PROJECT, lambda: many_vectors(2_700_000), OVER_BUDGET),
 ]
 ODD_MODELS = {  # percent-encoded, as a client sends them
     "dot-dot": "%2E%2E",
@@ -322,6 +335,9 @@ ROUTES = [
     ("GET", "/attributes/Trouser"),
     ("PUT", "/attributes/handbag"),
     ("DELETE", "/attributes/handbag"),
+    ("GET", "/map"),
+    ("GET", "/map/sprite"),
+    ("POST", "/project"),
 ]
 NAME_ITEMS = [
     *(

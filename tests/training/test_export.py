@@ -53,10 +53,22 @@ def test_manifest_validates_and_checksums_match(bundles: dict[str, Path]) -> Non
             bundle.ENCODER,
             bundle.DECODER,
             bundle.ATTRIBUTES,
+            *bundle.MAP_FILES,
             bundle.SAMPLERS,
         }
         assert {"torch", "onnxruntime", "python"} <= set(manifest.software)
         assert manifest.dataset.labels[1] == "Trouser"
+
+
+def test_export_draws_the_latent_map_of_the_test_set(
+    bundles: dict[str, Path], small_fashion: DatasetSplits
+) -> None:
+    for path in bundles.values():
+        read = bundle.read_bundle(path)
+        assert read.manifest.latent_map is not None and read.latent_map is not None
+        assert read.latent_map.count == len(small_fashion.test) == 512
+        assert read.latent_map.projection.kind == "identity"  # a 2-d latent
+        np.testing.assert_allclose(read.latent_map.positions, read.latent_map.codes)
 
 
 def test_vae_metrics_are_in_nats_with_an_nll_estimate(bundles: dict[str, Path]) -> None:
