@@ -133,6 +133,39 @@ def test_an_unlabeled_model_encodes_decodes_and_has_no_vectors(
     assert edited.status_code == 404 and edited.json()["error"]["code"] == "attribute_not_found"
 
 
+@pytest.mark.parametrize(("name", "kind"), [("classes", "class"), ("unlabeled", "none")])
+def test_export_draws_the_latent_map_of_the_folders_test_images(
+    client: httpx.Client, name: str, kind: str
+) -> None:
+    """What the Studio shows: the test split's points, with the folder's labels or none."""
+    latent_map = client.get(f"/v1/models/{name}/map")
+    sprite = client.get(f"/v1/models/{name}/map/sprite")
+
+    assert (latent_map.status_code, sprite.status_code) == (200, 200)
+    body = latent_map.json()
+    assert body["split"] == "test" and body["count"] == len(body["points"]) > 0
+    assert body["labels"]["kind"] == kind
+    assert (body["labels"]["names"] == []) == (kind == "none")
+    assert sprite.content[8:12] == b"WEBP"
+
+
+def test_the_studio_draws_an_unlabeled_map_in_one_colour(client: httpx.Client) -> None:
+    from playwright.sync_api import expect
+
+    from tests.service.chromium import chromium, offline_page
+
+    count = client.get("/v1/models/unlabeled/map").json()["count"]
+    blocked: list[str] = []
+    with chromium() as browser:
+        page = offline_page(browser, blocked)
+        page.goto(f"{client.base_url}/?model=unlabeled")
+        expect(page.get_by_test_id("map")).to_have_attribute("data-points", str(count))
+        legend = page.get_by_test_id("map-legend").locator("li")
+        expect(legend).to_have_count(1)
+        expect(legend.first).to_have_text(f"unlabeled ({count})")
+    assert blocked == []
+
+
 def test_the_manifest_carries_the_dataset_card_and_the_exported_epoch(
     client: httpx.Client,
 ) -> None:
