@@ -88,8 +88,9 @@ RUN python -c "import tomllib; p = tomllib.load(open('/src/pyproject.toml', 'rb'
 COPY --from=wheel /dist/ /dist/
 RUN /opt/venv/bin/pip install --no-deps /dist/*.whl && /opt/venv/bin/pip check
 WORKDIR /app
-# models/ and runs/ are the training CLI's default output folders: mount volumes on them.
-RUN install -d -o 10001 -g 10001 /app/models /app/runs
+# models/ and runs/ are the training CLI's default output folders: mount volumes on them; cache/
+# holds the decoded images of a folder dataset (--dataset folder).
+RUN install -d -o 10001 -g 10001 /app/models /app/runs /app/cache
 ENV PATH=/opt/venv/bin:$PATH
 USER 10001:10001
 ENTRYPOINT ["python", "-m", "training"]

@@ -9,7 +9,7 @@ PORT ?= 8000
 # Debian packages of the test suite's data and tools: Fashion-MNIST, a browser, a font.
 SYSTEM_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core
 
-.PHONY: run test lint audit bench bench-peers bench-smoke bench-studio soak soak-smoke system-deps container-deps container-test train-shipped classifiers maps report clean help
+.PHONY: run test lint audit bench bench-peers bench-smoke bench-studio bench-folder soak soak-smoke system-deps container-deps container-test train-shipped classifiers maps report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench   load benchmark against the naive app, raw ONNX Runtime and the HTTP floor; Studio latency"
 	@echo "make bench-peers  the same, with MLServer serving the same decoder (own venv)"
 	@echo "make soak    60 s mixed-load soak: errors and RSS over time"
+	@echo "make bench-folder  a 200,000-image folder: decode, cache, first step, RSS"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +82,11 @@ bench-smoke: $(VENV)/.dev
 # The Latent Studio's pointer-to-image latency per 2-d model, in Chromium (p50 target 50 ms).
 bench-studio: $(VENV)/.dev
 	$(PY) -m bench.studio $(STUDIO_ARGS)
+
+# A folder of 200,000 generated faces (written once into data/bench, ~2.2 GB, plus a 2.5 GB
+# cache): decode throughput, cache size, time to the first training step, peak RSS.
+bench-folder: $(VENV)/.dev
+	$(PY) -m bench.folder_dataset $(BENCH_ARGS)
 
 # Soak on loopback: mixed endpoints, 32 clients, 60 s; fails on any error or RSS growth >= 10%.
 soak: $(VENV)/.dev

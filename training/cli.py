@@ -12,9 +12,14 @@ from typing import TYPE_CHECKING
 
 from training.config import NETWORKS, PRESETS, ModelConfig, TrainConfig
 from training.datasets.celeba import CELEBA_LAYOUTS
-from training.datasets.registry import DATASETS, dataset_entry, resolve_image_size
-from training.errors import TrainingError
-from training.vocabulary import Norm, Reconstruction, Upsample
+from training.datasets.registry import (
+    DATASETS,
+    dataset_entry,
+    describe_sides,
+    resolve_image_size,
+)
+from training.errors import ConfigError, TrainingError
+from training.vocabulary import Fit, Norm, Reconstruction, Upsample
 from vae_core.latent_map import MAX_POINTS
 from vae_core.vocabulary import ModelKind, values
 
@@ -24,7 +29,7 @@ if TYPE_CHECKING:
 
 def _image_size_help() -> str:
     sides = "; ".join(
-        f"{name} {'/'.join(map(str, entry.image_sizes))}" for name, entry in DATASETS.items()
+        f"{name} {describe_sides(entry.image_sizes, '/')}" for name, entry in DATASETS.items()
     )
     return f"side of the model's input (default: the dataset's own; {sides})"
 
@@ -55,6 +60,20 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--resume", action="store_true", help="continue from runs/<name>/ckpt.pt")
     p.add_argument("--no-export", action="store_true", help="train only")
+    p.add_argument("--workers", type=int, help="image-decoding processes (default: one per CPU)")
+    own = p.add_argument_group("your own images (--dataset folder --data-dir PATH)")
+    own.add_argument(
+        "--channels", type=int, choices=(1, 3), help="default: 1 if every image is gray"
+    )
+    own.add_argument("--fit", choices=values(Fit), help="make images square: crop (default) or pad")
+    own.add_argument(
+        "--skip-bad-images", action="store_true", help="leave unreadable images out (else: error)"
+    )
+    own.add_argument("--split-seed", type=int, help="seed of drawn splits (default 0)")
+    own.add_argument(
+        "--cache-dir", type=Path, help="decoded images kept between runs (default: cache/ beside "
+        "the runs dir)"
+    )  # fmt: skip
     _samples_argument(p)
 
 
@@ -83,31 +102,59 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfi
         image_size=image_size,
         **{k: v for k, v in overrides.items() if v is not None},
     )
-    # Each run setting is the flag of the same name; these two are resolved above.
+    # Each run setting is the flag of the same name; these are resolved here.
     run = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)}
     run |= {
         "image_size": image_size,
         "reconstruction": args.reconstruction or dataset.reconstruction,
+        **_own_image_settings(args, dataset.own_images),
     }
     return TrainConfig(**run), model_config
 
 
+def _own_image_settings(args: argparse.Namespace, own_images: bool) -> dict[str, object]:
+    """The folder settings' defaults; ConfigError for one given with a dataset that fixes it."""
+    given = {
+        "--channels": args.channels,
+        "--fit": args.fit,
+        "--skip-bad-images": args.skip_bad_images or None,
+        "--split-seed": args.split_seed,
+        "--cache-dir": args.cache_dir,
+    }
+    flags = [flag for flag, value in given.items() if value is not None]
+    if flags and not own_images:
+        names = " or ".join(name for name, entry in DATASETS.items() if entry.own_images)
+        raise ConfigError(f"{', '.join(flags)}: only with --dataset {names}")
+    return {
+        "fit": args.fit or TrainConfig.fit,
+        "split_seed": args.split_seed or TrainConfig.split_seed,
+        "cache_dir": str(args.cache_dir or args.runs_dir.parent / "cache") if own_images else None,
+    }
+
+
 def cmd_train(args: argparse.Namespace) -> None:
-    from training.export import export_bundle
     from training.train import train
 
     train_config, model_config = configs_from_args(args)
     checkpoint = train(train_config, model_config, args.runs_dir / args.name, args.resume)
     if not args.no_export and int(os.environ.get("RANK", "0")) == 0:
-        manifest = export_bundle(checkpoint, args.models_dir / args.name, samples=args.samples)
-        print(f"bundle written to {args.models_dir / args.name}: {manifest.metrics}")
+        _export(checkpoint, args.models_dir / args.name, args.samples)
+        print(
+            f"serve it: python -m service --model-dir {args.models_dir}, or to a running service "
+            "on that folder: POST /v1/admin/reload"
+        )
+
+
+def _export(checkpoint: Path, out: Path, samples: int) -> None:
+    from training.export import export_bundle
+
+    manifest = export_bundle(checkpoint, out, samples=samples)
+    epoch = manifest.training["exported_epoch"]
+    print(f"bundle written to {out} (epoch {epoch}, best validation loss): {manifest.metrics}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from training.export import export_bundle
-
-    manifest = export_bundle(args.checkpoint, args.out, samples=args.samples)
-    print(f"bundle written to {args.out}: {manifest.metrics}")
+    _export(args.checkpoint, args.out, args.samples)
 
 
 def cmd_classifier(args: argparse.Namespace) -> None:
@@ -136,12 +183,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _bundle_dataset(model_dir: Path, data_dir: str | None) -> DatasetSplits:
-    from training.datasets.registry import load_dataset
+    from training.train import bundle_dataset
     from vae_core.bundle import read_manifest
 
-    manifest = read_manifest(model_dir)
-    directory = Path(data_dir) if data_dir else None
-    return load_dataset(manifest.dataset.name, directory, manifest.image.height)
+    return bundle_dataset(read_manifest(model_dir), data_dir)
 
 
 def cmd_report(args: argparse.Namespace) -> None:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from training.errors import ConfigError
-from training.vocabulary import Activation, Norm, Reconstruction, Upsample
+from training.vocabulary import Activation, Fit, Norm, Reconstruction, Upsample
 from vae_core.vocabulary import LabelKind, ModelKind
 
 
@@ -72,6 +72,13 @@ class TrainConfig:
     nll_samples: int = 50
     channels_last: bool = False
     compile: bool = False
+    workers: int | None = None  # image-decoding processes (CelebA, a folder); None: one per CPU
+    # A folder of your own images (dataset "folder"; see training.datasets.folder):
+    channels: int | None = None  # 1 or 3; None: 1 if every image is grayscale, else 3
+    fit: Fit = "crop"  # square by cutting out the centre, or by padding
+    skip_bad_images: bool = False  # leave unreadable images out (counted in the bundle)
+    split_seed: int = 0  # seed of the 80/10/10 draw of splits that have no subfolder
+    cache_dir: str | None = None  # where decoded pixels are kept between runs; None: none
 
 
 def config_from_dict(cls: type, values: dict[str, Any]) -> Any:

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from training.datasets.registry import load_dataset
 from training.datasets.splits import DatasetSplits
+from training.train import bundle_dataset
 from vae_core.graphs import OnnxAutoencoder, load_autoencoder, session_options
 from vae_core.latent import interpolate
 from vae_core.vocabulary import SamplerName
@@ -40,11 +40,7 @@ def write_report(
     model = load_autoencoder(model_dir, session_options(threads=2))
     out = out or Path("docs/figures") / model_dir.name
     out.mkdir(parents=True, exist_ok=True)
-    data = load_dataset(
-        model.manifest.dataset.name,
-        Path(data_dir) if data_dir else None,
-        model.manifest.image.height,  # the side the model sees (Fashion-MNIST's 28 padded to 32)
-    )
+    data = bundle_dataset(model.manifest, data_dir)
     test = data.test.subset(slice(0, 5000))
     z_test = encode(model, test.pixels)
     figures = {
@@ -52,9 +48,10 @@ def write_report(
         "reconstructions.png": lambda: reconstructions(model, test.pixels[:12]),
         "samples.png": lambda: samples(model),
         "interpolation.png": lambda: interpolation(model, z_test[0], z_test[1]),
-        "attribute_sweeps.png": lambda: attribute_sweeps(model, z_test),
         "code_histograms.png": lambda: code_histograms(model, z_test),
     }
+    if model.attributes:
+        figures["attribute_sweeps.png"] = lambda: attribute_sweeps(model, z_test)
     if model.manifest.latent_dim == 2:
         figures["latent_grid.png"] = lambda: latent_grid(model, z_test)
     if model.manifest.latent_dim == 2 and "gmm" in model.samplers:
@@ -92,15 +89,18 @@ def latent_scatter(
             centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T,
             ("PC 1", "PC 2"),
         )
-    colour = labels if labels.ndim == 1 else labels[:, 0]
     fig, ax = plt.subplots(figsize=(7, 6))
-    scatter = ax.scatter(points[:, 0], points[:, 1], c=colour, cmap="tab10", s=2, alpha=0.6)
-    names = (
-        data.test.label_names
-        if labels.ndim == 1
-        else ["not " + data.test.label_names[0], data.test.label_names[0]]
-    )
-    ax.legend(scatter.legend_elements()[0], names, fontsize=7, markerscale=1.5, loc="best")
+    if not data.test.label_names:  # an unlabeled folder: one colour
+        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.6)
+    else:
+        colour = labels if labels.ndim == 1 else labels[:, 0]
+        scatter = ax.scatter(points[:, 0], points[:, 1], c=colour, cmap="tab10", s=2, alpha=0.6)
+        names = (
+            data.test.label_names
+            if labels.ndim == 1
+            else ["not " + data.test.label_names[0], data.test.label_names[0]]
+        )
+        ax.legend(scatter.legend_elements()[0], names, fontsize=7, markerscale=1.5, loc="best")
     ax.set_xlabel(axis[0])
     ax.set_ylabel(axis[1])
     ax.set_title(f"{model.manifest.name}: test set in latent space")

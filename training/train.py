@@ -3,8 +3,10 @@ JSON-lines metrics, exact resume, and DDP when launched by torchrun."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +18,13 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from training.config import ModelConfig, TrainConfig, config_from_dict, to_dict
-from training.datasets.registry import load_dataset
-from training.datasets.splits import DatasetSplits, LabeledImages
+from training.datasets.registry import dataset_entry, load_dataset
+from training.datasets.splits import DatasetSplits, LabeledImages, LoadOptions
 from training.distributed import DistContext, all_reduce_mean, barrier, init_distributed, shutdown
 from training.errors import ConfigError
 from training.losses import LossTerms, autoencoder_loss
 from training.models import AnyAutoencoder, build_model
+from vae_core.bundle import Manifest
 from vae_core.preprocess import Preprocessing
 
 CHECKPOINT = "ckpt.pt"
@@ -30,7 +33,11 @@ METRICS_LOG = "metrics.jsonl"
 
 @dataclass
 class Checkpoint:
-    """Everything needed to resume or export: one dict on disk."""
+    """Everything needed to resume or export: one dict on disk.
+
+    `model` and `optimizer` are the last epoch's, which resume continues from; `best_model` holds
+    the weights of the epoch with the lowest validation loss, `best_epoch`, which export writes.
+    """
 
     model: dict[str, Any]
     optimizer: dict[str, Any]
@@ -39,6 +46,8 @@ class Checkpoint:
     epoch: int  # epochs completed
     step: int
     best_val_loss: float
+    best_epoch: int = 0  # 0: none yet (or a checkpoint saved before the best weights were kept)
+    best_model: dict[str, Any] | None = None
 
     def save(self, path: Path) -> None:
         payload = {
@@ -49,6 +58,8 @@ class Checkpoint:
             "epoch": self.epoch,
             "step": self.step,
             "best_val_loss": self.best_val_loss,
+            "best_epoch": self.best_epoch,
+            "best_model": self.best_model,
         }
         tmp = path.with_suffix(".tmp")
         torch.save(payload, tmp)
@@ -66,11 +77,26 @@ class Checkpoint:
             epoch=raw["epoch"],
             step=raw["step"],
             best_val_loss=raw["best_val_loss"],
+            best_epoch=raw.get("best_epoch", 0),
+            best_model=raw.get("best_model"),
         )
 
     def build_model(self) -> AnyAutoencoder:
+        """The network as of the last epoch."""
+        return self._network(self.model)
+
+    def build_best_model(self) -> AnyAutoencoder:
+        """The network as of `exported_epoch`: the best validation loss when one was kept."""
+        return self._network(self.best_model if self.best_model is not None else self.model)
+
+    @property
+    def exported_epoch(self) -> int:
+        """The epoch of `build_best_model`'s weights."""
+        return self.best_epoch if self.best_model is not None else self.epoch
+
+    def _network(self, state: dict[str, Any]) -> AnyAutoencoder:
         model = build_model(self.model_config)
-        model.load_state_dict(self.model)
+        model.load_state_dict(state)
         return model.eval()
 
 
@@ -119,6 +145,8 @@ def _train(
 ) -> Path:
     torch.manual_seed(train_config.seed)
     data = load_run_dataset(train_config)
+    # The model takes the images as deep as the dataset gives them (a folder's are 1 or 3).
+    model_config = dataclasses.replace(model_config, channels=data.preprocessing.channels)
     _check_shapes(model_config, data.preprocessing)
     model = build_model(model_config).to(ctx.device)
     model.to(memory_format=ctx.memory_format)  # type: ignore[call-overload]
@@ -136,7 +164,10 @@ def _train(
         stats = train_epoch(wrapped, optimizer, data, train_config, epoch, ctx)
         val = validate(model, data.val, data.preprocessing, train_config, ctx)
         ckpt.step += int(stats.pop("steps"))
-        ckpt.epoch, ckpt.best_val_loss = epoch + 1, min(ckpt.best_val_loss, val["val_loss"])
+        ckpt.epoch = epoch + 1
+        if val["val_loss"] < ckpt.best_val_loss:
+            ckpt.best_val_loss, ckpt.best_epoch = val["val_loss"], epoch + 1
+            ckpt.best_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if ctx.is_main:
             ckpt.model, ckpt.optimizer = model.state_dict(), optimizer.state_dict()
             ckpt.save(path)
@@ -148,7 +179,36 @@ def _train(
 def load_run_dataset(config: TrainConfig) -> DatasetSplits:
     """The run's dataset, its images of the side the run's model sees."""
     data_dir = Path(config.data_dir) if config.data_dir else None
-    return load_dataset(config.dataset, data_dir, config.image_size)
+    return load_dataset(config.dataset, data_dir, config.image_size, load_options(config))
+
+
+def bundle_dataset(manifest: Manifest, data_dir: str | None = None) -> DatasetSplits:
+    """A bundle's dataset at the side its model sees (Fashion-MNIST's 28 padded to 32); a folder
+    of your own images as the run read it (its folder, unless `data_dir`, channels, fit, split)."""
+    run = run_config_of(manifest.training)
+    own_images = dataset_entry(run.dataset).own_images
+    folder = data_dir or (run.data_dir if own_images else None)
+    directory = Path(folder) if folder else None
+    return load_dataset(manifest.dataset.name, directory, manifest.image.height, load_options(run))
+
+
+def run_config_of(training: dict[str, Any]) -> TrainConfig:
+    """The run settings a manifest's `training` records (beside the run's results)."""
+    names = {field.name for field in dataclasses.fields(TrainConfig)}
+    return config_from_dict(TrainConfig, {k: v for k, v in training.items() if k in names})
+
+
+def load_options(config: TrainConfig) -> LoadOptions:
+    """What the run asks of its dataset's loader; a run needs one full batch of training images."""
+    return LoadOptions(
+        workers=config.workers or os.cpu_count() or 1,
+        channels=config.channels,
+        fit=config.fit,
+        skip_bad_images=config.skip_bad_images,
+        split_seed=config.split_seed,
+        cache_dir=Path(config.cache_dir) if config.cache_dir else None,
+        min_train_images=config.batch_size,
+    )
 
 
 def _check_shapes(model_config: ModelConfig, prep: Preprocessing) -> None:

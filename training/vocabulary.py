@@ -21,3 +21,7 @@ Activation = Literal["relu", "leaky_relu"]
 Upsample = Literal["conv_transpose", "resize_conv"]
 """How the decoder doubles its feature map: a stride-2 transposed convolution, or a nearest 2x
 resize followed by a 3x3 convolution."""
+
+Fit = Literal["crop", "pad"]
+"""How an image of a folder dataset is made square: its centre square is cut out, or it is padded
+(centred on black) to its enclosing square. The bundle records it as the preprocessing's crop."""

@@ -31,7 +31,14 @@ from vae_core.latent_map import (
 )
 from vae_core.preprocess import Preprocessing
 from vae_core.sampling import GaussianMixture, read_samplers, single_gaussian, standard_normal
-from vae_core.vocabulary import LabelKind, ModelKind, PriorKind, SamplerName
+from vae_core.vocabulary import (
+    FolderLayout,
+    LabelKind,
+    ModelKind,
+    PriorKind,
+    SamplerName,
+    SplitSource,
+)
 
 SCHEMA_VERSION = 1
 MANIFEST = "model.json"
@@ -60,12 +67,47 @@ class ImageSpec(_Strict):
     width: int = Field(ge=1)
 
 
+class SplitCard(_Strict):
+    """One split of a folder dataset: its size, its origin, and how many images carry each label."""
+
+    images: int = Field(ge=0)
+    source: SplitSource
+    label_counts: dict[str, int] = Field(
+        description="Images of each class, or images with each attribute set; empty if unlabeled."
+    )
+
+
+class DatasetCard(_Strict):
+    """What a dataset trained from a folder of images held. How each image became the encoder's
+    input is the manifest's `preprocessing`."""
+
+    layout: FolderLayout
+    splits: dict[str, SplitCard] = Field(description="train, val and test.")
+    split_seed: int = Field(description="Seed of the draw of every split whose source is seeded.")
+    skipped_images: int = Field(
+        ge=0, description="Undecodable images left out (--skip-bad-images)."
+    )
+    files_sha256: str = Field(
+        description="sha256 of the sorted lines '<relative path>\\t<size in bytes>\\n' of the "
+        "images used."
+    )
+
+
 class DatasetInfo(_Strict):
     name: str
     labels: list[str] = Field(description="Class or attribute names, in label order.")
     label_kind: LabelKind
     train_size: int
     test_size: int
+    card: DatasetCard | None = Field(
+        default=None, description="Layout, splits and label counts of a folder dataset."
+    )
+
+    @model_validator(mode="after")
+    def _no_labels_without_kind(self) -> DatasetInfo:
+        if self.label_kind == "none" and self.labels:
+            raise ValueError("label_kind none has no labels")
+        return self
 
 
 class LatentPrior(_Strict):

@@ -21,7 +21,11 @@ class Preprocessing(BaseModel):
 
     color_mode: ColorMode = Field(description="PIL mode: L (grayscale) or RGB.")
     crop: Crop = Field(
-        default="none", description="center_square crops the largest centred square first."
+        default="none",
+        description=(
+            "center_square crops the largest centred square first; pad_square scales the image to "
+            "fit inside resize and centres it on black, so nothing is cut off."
+        ),
     )
     resize: tuple[int, int] = Field(description="(height, width) after cropping, before padding.")
     pad: int = Field(default=0, ge=0, description="Zero pixels added on every side after resizing.")
@@ -51,8 +55,10 @@ class Preprocessing(BaseModel):
             side = min(image.size)
             image = ImageOps.fit(image, (side, side), method=Image.Resampling.BILINEAR)
         height, width = self.resize
+        if self.crop == "pad_square":
+            image = _letterboxed(image, width, height)
         if image.size != (width, height):
-            image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
+            image = _resized(image, (width, height))
         return np.asarray(image, dtype=np.uint8)
 
     def to_tensor(self, pixels: np.ndarray) -> np.ndarray:
@@ -71,6 +77,29 @@ class Preprocessing(BaseModel):
     def apply(self, images: list[Image.Image]) -> np.ndarray:
         """Decoded images of any size and mode -> the encoder's input batch [N, C, H, W]."""
         return self.to_tensor(np.stack([self.to_pixels(image) for image in images]))
+
+
+def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+
+
+def _letterboxed(image: Image.Image, width: int, height: int) -> Image.Image:
+    """The image scaled so that it fits inside width x height, centred on black.
+
+    Scaling before padding means the canvas is never larger than the output, whatever the image's
+    aspect ratio (a 25,000 x 1 upload would otherwise make a 25,000-pixel square)."""
+    scale = min(width / image.width, height / image.height)
+    inner = (
+        min(width, max(1, round(image.width * scale))),
+        min(height, max(1, round(image.height * scale))),
+    )
+    if inner != image.size:
+        image = _resized(image, inner)
+    if inner == (width, height):
+        return image
+    canvas = Image.new(image.mode, (width, height))  # zeros: black, as alpha is flattened onto
+    canvas.paste(image, ((width - inner[0]) // 2, (height - inner[1]) // 2))
+    return canvas
 
 
 def _flatten_alpha(image: Image.Image) -> Image.Image:

@@ -19,8 +19,9 @@ SamplerName = Literal["prior", "gaussian", "gmm"]
 """How codes are drawn: the prior N(0, I) (a VAE only), the one Gaussian fitted to the training
 codes, or the mixture of Gaussians fitted to them (ex-post density estimation)."""
 
-LabelKind = Literal["class", "attribute"]
-"""One class per image (Fashion-MNIST), or any number of binary attributes (CelebA)."""
+LabelKind = Literal["class", "attribute", "none"]
+"""One class per image (Fashion-MNIST), any number of binary attributes (CelebA), or no labels at
+all (a plain folder of images: no attribute vectors)."""
 
 InterpolationMethod = Literal["linear", "slerp"]
 """A straight line between two codes, or a great-circle arc (spherical interpolation)."""
@@ -32,8 +33,18 @@ principal components."""
 ColorMode = Literal["L", "RGB"]
 """The PIL mode the encoder takes: grayscale or RGB."""
 
-Crop = Literal["none", "center_square"]
-"""Whether an image is cut to its largest centred square before resizing."""
+Crop = Literal["none", "center_square", "pad_square"]
+"""How an image is made square before resizing: not at all, cut to its largest centred square, or
+padded to its smallest enclosing square (centred on black, so nothing is cut off)."""
+
+FolderLayout = Literal["class_folders", "metadata", "unlabeled"]
+"""How a folder of images carries its labels: one subfolder per class (torchvision's ImageFolder),
+a metadata.csv or metadata.jsonl with binary attribute columns (Hugging Face's imagefolder), or
+none."""
+
+SplitSource = Literal["folder", "seeded"]
+"""Where a split of a folder dataset came from: its own subfolder (train/, val/, test/), or a
+seeded draw from the images."""
 
 ReloadOutcome = Literal["added", "replaced", "unchanged", "removed", "kept_previous", "unavailable"]
 """What a reload did with one bundle folder."""

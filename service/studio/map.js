@@ -80,10 +80,11 @@ export class MapView {
   }
 
   fillColourChoices(labels) {
-    const choices =
-      labels.kind === "class"
-        ? [["class", "class"]]
-        : labels.names.map((name, i) => [String(i), name]);
+    const choices = {
+      class: () => [["class", "class"]],
+      attribute: () => labels.names.map((name, i) => [String(i), name]),
+      none: () => [["", "no labels"]],
+    }[labels.kind]();
     this.colour.replaceChildren(
       ...choices.map(([value, text]) => new Option(text, value)),
     );
@@ -187,6 +188,9 @@ export class MapView {
       });
       const legend = labels.names.map((name, i) => [PALETTE[i % PALETTE.length], name, counts[i]]);
       return { fill, front, legend };
+    }
+    if (labels.kind === "none") {
+      return { fill: fill.fill(HAS), front, legend: [[HAS, "unlabeled", count]] };
     }
     const chosen = Number(this.colour.value || 0);
     let has = 0;

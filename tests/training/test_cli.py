@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ def train_configs(*flags: str) -> tuple[TrainConfig, ModelConfig]:
         (["--dataset", "fashion-mnist", "--image-size", "32"], 32),
         (["--dataset", "celeba"], 64),
         (["--dataset", "celeba", "--image-size", "128"], 128),
+        (["--dataset", "folder"], 64),
+        (["--dataset", "folder", "--image-size", "96"], 96),
     ],
 )
 def test_the_image_size_is_the_side_the_model_sees(flags: list[str], side: int) -> None:
@@ -114,3 +117,28 @@ def test_every_run_flag_reaches_the_train_config() -> None:
         channels_last=True,
         compile=True,
     )
+
+
+def test_the_folder_flags_reach_the_train_config(tmp_path: Path) -> None:
+    train_config, _ = train_configs(
+        "--dataset", "folder", "--data-dir", "photos", "--channels", "1", "--fit", "pad",
+        "--skip-bad-images", "--split-seed", "5", "--workers", "3",
+        "--runs-dir", str(tmp_path / "runs"),
+    )  # fmt: skip
+
+    settings = dataclasses.asdict(train_config)
+    assert {k: settings[k] for k in ("channels", "fit", "skip_bad_images", "split_seed")} == {
+        "channels": 1,
+        "fit": "pad",
+        "skip_bad_images": True,
+        "split_seed": 5,
+    }
+    assert train_config.workers == 3
+    assert train_config.cache_dir == str(tmp_path / "cache")  # beside the runs folder
+
+
+def test_folder_flags_with_a_named_dataset_exit_2_without_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["train", "--name", "run", "--fit", "pad", "--split-seed", "1"]) == 2
+    assert capsys.readouterr().err == "error: --fit, --split-seed: only with --dataset folder\n"

@@ -190,6 +190,27 @@ def test_a_fashion_checkpoint_that_recorded_image_size_64_still_loads_and_export
     assert manifest.dataset.test_size == 10000
 
 
+def test_export_writes_the_best_epochs_network_and_names_the_epoch(
+    checkpoints: dict[str, Path], small_fashion: DatasetSplits, tmp_path: Path
+) -> None:
+    best = Checkpoint.load(checkpoints["vae"])
+    ckpt = dataclasses.replace(best, epoch=2, best_epoch=1, best_model=best.model)
+    last = ckpt.build_model()
+    with torch.no_grad():
+        last.decoder.net[-1].bias += 0.5  # the last epoch's network differs from the best one
+    ckpt.model = last.state_dict()
+    ckpt.save(tmp_path / "ckpt.pt")
+
+    manifest = export_bundle(tmp_path / "ckpt.pt", tmp_path / "m", data=small_fashion)
+
+    assert (manifest.training["epochs_completed"], manifest.training["exported_epoch"]) == (2, 1)
+    decoder = ort.InferenceSession(str(tmp_path / "m" / bundle.DECODER))
+    z = np.zeros((1, 2), np.float32)
+    with torch.no_grad():
+        expected = best.build_model().decode(torch.from_numpy(z)).numpy()
+    np.testing.assert_allclose(decoder.run(None, {"z": z})[0], expected, atol=1e-5)
+
+
 def test_export_fits_and_measures_the_samplers_each_kind_offers(
     bundles: dict[str, Path], small_fashion: DatasetSplits
 ) -> None:

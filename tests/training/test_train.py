@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.conftest import ROOT
@@ -92,3 +93,22 @@ def test_torchrun_with_two_cpu_processes_writes_one_checkpoint(
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [CHECKPOINT, METRICS_LOG]
     ckpt = Checkpoint.load(tmp_path / "ddp" / CHECKPOINT)
     assert ckpt.epoch == 1 and ckpt.step == 4  # 256 images dealt to 2 ranks, batches of 32
+
+
+def test_the_checkpoint_keeps_the_best_epochs_weights_beside_the_last(
+    fashion_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two = Checkpoint.load(train(tiny_run(fashion_dir, epochs=2), TINY, tmp_path / "2", False))
+    losses = iter([3.0, 1.0, 2.0])  # epoch 2 is the best; validation does not touch the weights
+    monkeypatch.setattr(
+        "training.train.validate",
+        lambda *args: dict.fromkeys(("val_loss", "val_reconstruction", "val_kl"), next(losses)),
+    )
+    three = Checkpoint.load(train(tiny_run(fashion_dir, epochs=3), TINY, tmp_path / "3", False))
+
+    assert (three.epoch, three.best_epoch, three.best_val_loss) == (3, 2, 1.0)
+    assert three.best_model is not None and three.exported_epoch == 2
+    for name, tensor in two.model.items():
+        assert torch.equal(three.best_model[name], tensor), name
+    weight = "decoder.net.0.weight"
+    assert not torch.equal(three.model[weight], two.model[weight])  # the last epoch, for resume

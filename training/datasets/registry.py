@@ -7,18 +7,20 @@ Adding a dataset is a module with its loader and one entry in `DATASETS`; the co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from training.datasets.celeba import CELEBA_DEFAULT_IMAGE_SIZE, CELEBA_IMAGE_SIZES, load_celeba
 from training.datasets.fashion_mnist import FASHION_IMAGE_SIZE, load_fashion_mnist
-from training.datasets.splits import DatasetSplits
+from training.datasets.folder import FOLDER_DEFAULT_IMAGE_SIZE, FOLDER_IMAGE_SIZES, load_folder
+from training.datasets.splits import DatasetSplits, LoadOptions
 from training.errors import ConfigError, DatasetNotFound
 from training.vocabulary import Reconstruction
 
-Loader = Callable[[Path | None, int], DatasetSplits]
-"""(the data folder, or None for the dataset's usual places; the image side) -> the splits."""
+Loader = Callable[[Path | None, int, LoadOptions], DatasetSplits]
+"""(the data folder, or None for the dataset's usual places; the image side; the run's options)
+-> the splits."""
 
 
 @dataclass(frozen=True)
@@ -26,26 +28,37 @@ class DatasetEntry:
     """How to load one dataset, and what a run on it takes unless told otherwise."""
 
     load: Loader
-    image_sizes: tuple[int, ...]  # the sides of the model input that it can produce
+    image_sizes: Sequence[int]  # the sides of the model input that it can produce
     default_image_size: int
     preset: str  # the architecture that suits it: a key of training.config.PRESETS
     reconstruction: Reconstruction  # the reconstruction term that suits its pixels
+    own_images: bool = False  # whether it takes the run's channels, fit and split options
 
 
 DATASETS: dict[str, DatasetEntry] = {
     "fashion-mnist": DatasetEntry(
-        load=lambda data_dir, _image_size: load_fashion_mnist(data_dir),
+        load=lambda data_dir, _image_size, _options: load_fashion_mnist(data_dir),
         image_sizes=(FASHION_IMAGE_SIZE,),
         default_image_size=FASHION_IMAGE_SIZE,
         preset="fashion",
         reconstruction="bce",
     ),
     "celeba": DatasetEntry(
-        load=lambda data_dir, image_size: load_celeba(data_dir, image_size=image_size),
+        load=lambda data_dir, image_size, options: load_celeba(
+            data_dir, image_size=image_size, workers=options.workers
+        ),
         image_sizes=CELEBA_IMAGE_SIZES,
         default_image_size=CELEBA_DEFAULT_IMAGE_SIZE,
         preset="faces",
         reconstruction="mse",
+    ),
+    "folder": DatasetEntry(
+        load=load_folder,
+        image_sizes=FOLDER_IMAGE_SIZES,
+        default_image_size=FOLDER_DEFAULT_IMAGE_SIZE,
+        preset="faces",
+        reconstruction="mse",
+        own_images=True,
     ),
 }
 
@@ -64,16 +77,26 @@ def resolve_image_size(name: str, requested: int | None) -> int:
     if requested is None:
         return entry.default_image_size
     if requested not in entry.image_sizes:
-        sides = ", ".join(str(side) for side in entry.image_sizes)
         raise ConfigError(
-            f"{name} gives images of side {sides} (default {entry.default_image_size}), "
-            f"not {requested}"
+            f"{name} gives images of side {describe_sides(entry.image_sizes, ', ')} "
+            f"(default {entry.default_image_size}), not {requested}"
         )
     return requested
 
 
+def describe_sides(sides: Sequence[int], separator: str) -> str:
+    """The sides a dataset gives, e.g. "32, 64, 128", or a range as "8 to 1024"."""
+    if isinstance(sides, range):
+        return f"{sides.start} to {sides.stop - 1}"
+    return separator.join(str(side) for side in sides)
+
+
 def load_dataset(
-    name: str, data_dir: Path | None = None, image_size: int | None = None
+    name: str,
+    data_dir: Path | None = None,
+    image_size: int | None = None,
+    options: LoadOptions | None = None,
 ) -> DatasetSplits:
     """Load a dataset by name with images of side `image_size` (None: the dataset's default)."""
-    return dataset_entry(name).load(data_dir, resolve_image_size(name, image_size))
+    side = resolve_image_size(name, image_size)
+    return dataset_entry(name).load(data_dir, side, options or LoadOptions())

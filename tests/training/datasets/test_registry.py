@@ -33,12 +33,14 @@ def test_load_dataset_gives_fashion_mnist_padded_to_32(fashion_dir: Path) -> Non
     assert splits.train.pixels.shape[1:] == (28, 28)
 
 
-@pytest.mark.parametrize(("name", "side"), [("fashion-mnist", 32), ("celeba", 64)])
+@pytest.mark.parametrize(("name", "side"), [("fashion-mnist", 32), ("celeba", 64), ("folder", 64)])
 def test_no_image_size_means_the_datasets_default(name: str, side: int) -> None:
     assert resolve_image_size(name, None) == side
 
 
-@pytest.mark.parametrize(("name", "side"), [("fashion-mnist", 32), ("celeba", 32), ("celeba", 128)])
+@pytest.mark.parametrize(
+    ("name", "side"), [("fashion-mnist", 32), ("celeba", 32), ("celeba", 128), ("folder", 96)]
+)
 def test_a_side_the_dataset_gives_is_kept(name: str, side: int) -> None:
     assert resolve_image_size(name, side) == side
 
@@ -49,6 +51,7 @@ def test_a_side_the_dataset_gives_is_kept(name: str, side: int) -> None:
         ("fashion-mnist", 64, "fashion-mnist gives images of side 32 (default 32), not 64"),
         ("fashion-mnist", 28, "fashion-mnist gives images of side 32 (default 32), not 28"),
         ("celeba", 48, "celeba gives images of side 32, 64, 128 (default 64), not 48"),
+        ("folder", 2048, "folder gives images of side 8 to 1024 (default 64), not 2048"),
     ],
 )
 def test_a_side_the_dataset_cannot_give_is_a_config_error(
