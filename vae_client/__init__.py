@@ -19,6 +19,7 @@ from vae_client.errors import (
     Conflict,
     InferenceTimeout,
     InvalidInput,
+    MapNotFound,
     ModelNotFound,
     ModelUnavailable,
     NotAcceptable,
@@ -34,12 +35,12 @@ from vae_client.errors import (
     UnsupportedImage,
     VaeServeError,
 )
-from vae_client.results import Attribute, Codes, Decoded, Model, Samples
+from vae_client.results import Attribute, Codes, Decoded, LatentMap, Model, Projected, Samples
 
 __all__ = [
     "AsyncClient", "Attribute", "AttributeNotFound", "Client", "Codes", "Conflict", "Decoded",
-    "InferenceTimeout", "InvalidInput", "Model", "ModelNotFound", "ModelUnavailable",
-    "NotAcceptable", "NotConfigured", "NotFound", "Overloaded", "PayloadTooLarge",
-    "RequestRefused", "RequestTimeout", "Samples", "ServerError", "ServiceUnreachable",
-    "Unauthorized", "UnsupportedImage", "VaeServeError",
+    "InferenceTimeout", "InvalidInput", "LatentMap", "MapNotFound", "Model", "ModelNotFound",
+    "ModelUnavailable", "NotAcceptable", "NotConfigured", "NotFound", "Overloaded",
+    "PayloadTooLarge", "Projected", "RequestRefused", "RequestTimeout", "Samples", "ServerError",
+    "ServiceUnreachable", "Unauthorized", "UnsupportedImage", "VaeServeError",
 ]  # fmt: skip

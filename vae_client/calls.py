@@ -13,7 +13,7 @@ import numpy as np
 
 from vae_client import images, latents
 from vae_client.images import ImageInput, ImagesInput
-from vae_client.results import Attribute, Codes, Decoded, Model, Samples
+from vae_client.results import Attribute, Codes, Decoded, LatentMap, Model, Projected, Samples
 
 T = TypeVar("T")
 ImageOrCode = ImageInput | np.ndarray | Codes
@@ -107,6 +107,18 @@ def put_attribute(
 def delete_attribute(model: str, name: str) -> Call[None]:
     path = _model_path(model, "attributes", quote(name, safe=""))
     return Call("DELETE", path, lambda _: None, success=(204,))
+
+
+def latent_map(model: str) -> Call[LatentMap]:
+    return Call("GET", _model_path(model, "map"), _json(LatentMap.from_reply))
+
+
+def project(
+    model: str, inputs: ImagesInput | np.ndarray | Codes, neighbours: int
+) -> Call[list[Projected]]:
+    body = {**_images_or_codes(inputs), "neighbours": neighbours}
+    read = _json(lambda b: [Projected.from_reply(point) for point in b["points"]])
+    return Call("POST", _model_path(model, "project"), read, json=body)
 
 
 def _latent(

@@ -25,7 +25,7 @@ from vae_client import __version__, calls
 from vae_client.calls import Call, ImageOrCode
 from vae_client.errors import BY_CODE, Overloaded, ServerError, ServiceUnreachable, VaeServeError
 from vae_client.images import ImagesInput
-from vae_client.results import Attribute, Codes, Decoded, Model, Samples
+from vae_client.results import Attribute, Codes, Decoded, LatentMap, Model, Projected, Samples
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 60.0
@@ -230,6 +230,18 @@ class Client(_Base):
         """Delete a custom attribute (a built-in one raises Conflict)."""
         self._send(calls.delete_attribute(model, name))
 
+    def latent_map(self, model: str) -> LatentMap:
+        """The model's latent map: held-out points on a plane, their labels and the projection
+        (MapNotFound when the bundle has none)."""
+        return self._send(calls.latent_map(model))
+
+    def project(
+        self, inputs: ImagesInput | np.ndarray | Codes, *, model: str, neighbours: int = 8
+    ) -> list[Projected]:
+        """Images or codes placed on the latent map, each with its `neighbours` nearest map
+        points in code space."""
+        return self._send(calls.project(model, inputs, neighbours))
+
 
 class AsyncClient(_Base):
     """`Client`'s methods as coroutines, for asyncio: the same arguments, results and errors."""
@@ -336,3 +348,11 @@ class AsyncClient(_Base):
 
     async def delete_attribute(self, name: str, *, model: str) -> None:
         await self._send(calls.delete_attribute(model, name))
+
+    async def latent_map(self, model: str) -> LatentMap:
+        return await self._send(calls.latent_map(model))
+
+    async def project(
+        self, inputs: ImagesInput | np.ndarray | Codes, *, model: str, neighbours: int = 8
+    ) -> list[Projected]:
+        return await self._send(calls.project(model, inputs, neighbours))

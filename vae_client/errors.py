@@ -54,6 +54,12 @@ class AttributeNotFound(VaeServeError):
     code = "attribute_not_found"
 
 
+class MapNotFound(VaeServeError):
+    """The model's bundle has no latent map (it is optional; `python -m training map` adds one)."""
+
+    code = "map_not_found"
+
+
 class NotFound(VaeServeError):
     """No such endpoint (a server of another version, or a wrong URL)."""
 
@@ -131,8 +137,8 @@ class ServerError(VaeServeError):
 BY_CODE: dict[str, type[VaeServeError]] = {
     kind.code: kind
     for kind in (
-        Unauthorized, ModelNotFound, AttributeNotFound, NotFound, NotAcceptable, Conflict,
-        PayloadTooLarge, RequestTimeout, RequestRefused, UnsupportedImage, InvalidInput,
+        Unauthorized, ModelNotFound, AttributeNotFound, MapNotFound, NotFound, NotAcceptable,
+        Conflict, PayloadTooLarge, RequestTimeout, RequestRefused, UnsupportedImage, InvalidInput,
         ModelUnavailable, NotConfigured, Overloaded, InferenceTimeout, ServerError,
     )
 }  # fmt: skip

@@ -111,5 +111,47 @@ class Attribute:
         )
 
 
+@dataclass(frozen=True)
+class LatentMap:
+    """A model's map: held-out images' codes placed on a plane (the plane itself for a 2-d latent,
+    else their PCA), point i being the i-th image of `split`."""
+
+    points: np.ndarray  # float32 [N, 2]
+    labels: list[list[int]]  # per point, indices into label_names: one class, or its attributes
+    label_names: list[str]
+    label_kind: str  # "class", "attribute" or "none"
+    split: str
+    projection: dict[str, Any]  # position = (z - mean) @ components^T (identity for 2-d)
+
+    @classmethod
+    def from_reply(cls, body: dict[str, Any]) -> LatentMap:
+        return cls(
+            points=np.asarray(body["points"], dtype=np.float32).reshape(-1, 2),
+            labels=body["labels"]["values"],
+            label_names=body["labels"]["names"],
+            label_kind=body["labels"]["kind"],
+            split=body["split"],
+            projection=body["projection"],
+        )
+
+
+@dataclass(frozen=True)
+class Projected:
+    """An image or code placed on the map, with the map points nearest to it in code space."""
+
+    position: np.ndarray  # float32 [2]
+    neighbours: np.ndarray  # int [k]: map point indices, nearest first
+    distances: np.ndarray  # float32 [k]: their Euclidean distances in code space
+
+    @classmethod
+    def from_reply(cls, body: dict[str, Any]) -> Projected:
+        near = body["neighbours"]
+        return cls(
+            position=np.asarray(body["position"], dtype=np.float32),
+            neighbours=np.asarray([n["index"] for n in near], dtype=np.int64),
+            distances=np.asarray([n["distance"] for n in near], dtype=np.float32),
+        )
+
+
 def _optional_codes(value: Any) -> np.ndarray | None:
     return None if value is None else latents.unpack(value)

@@ -62,6 +62,8 @@ async def test_async_results_equal_the_sync_ones(
             sync.sample(3, model=VAE, seed=1).images,
             sync.interpolate(trouser, boot, model=VAE, steps=4).z,
             [m.name for m in sync.models()],
+            sync.latent_map(VAE).points,
+            sync.project(boot, model=VAE, neighbours=2)[0].neighbours,
         )
     async with AsyncClient(live_server.url) as client:
         assert await client.is_ready()
@@ -71,12 +73,16 @@ async def test_async_results_equal_the_sync_ones(
             client.sample(3, model=VAE, seed=1),
             client.interpolate(trouser, boot, model=VAE, steps=4),
             client.models(),
+            client.latent_map(VAE),
+            client.project(boot, model=VAE, neighbours=2),
         )
     np.testing.assert_array_equal(got[0].z_mean, expected[0])
     np.testing.assert_array_equal(got[1], expected[1])
     np.testing.assert_array_equal(got[2].images, expected[2])
     np.testing.assert_array_equal(got[3].z, expected[3])
     assert [m.name for m in got[4]] == expected[4]
+    np.testing.assert_array_equal(got[5].points, expected[5])
+    np.testing.assert_array_equal(got[6][0].neighbours, expected[6])
 
 
 @ASYNC

@@ -205,6 +205,27 @@ def test_attributes_put_and_delete(client: Client, fashion_pngs: dict[str, list[
         client.delete_attribute("Trouser", model=VAE)
 
 
+def test_latent_map_and_project_equal_the_raw_api(
+    client: Client, raw: httpx.Client, trouser: bytes
+) -> None:
+    latent_map = client.latent_map(VAE)
+    body = raw.get(f"/v1/models/{VAE}/map").json()
+    assert latent_map.points.dtype == np.float32 and latent_map.points.shape == (body["count"], 2)
+    np.testing.assert_array_equal(latent_map.points, np.asarray(body["points"], np.float32))
+    assert (latent_map.label_kind, len(latent_map.label_names)) == ("class", 10)
+    assert latent_map.labels == body["labels"]["values"]
+
+    [placed] = client.project(trouser, model=VAE, neighbours=3)
+    request = {"images": [b64(trouser)], "neighbours": 3}
+    [expected] = raw.post(f"/v1/models/{VAE}/project", json=request).json()["points"]
+    np.testing.assert_allclose(placed.position, expected["position"], rtol=1e-6)
+    assert placed.neighbours.tolist() == [n["index"] for n in expected["neighbours"]]
+    assert placed.distances.shape == (3,) and np.all(np.diff(placed.distances) >= 0)
+    [by_code] = client.project(client.encode(trouser, model=VAE), model=VAE, neighbours=3)
+    np.testing.assert_allclose(by_code.position, placed.position, rtol=1e-5)
+    assert by_code.neighbours.tolist() == placed.neighbours.tolist()
+
+
 @pytest.mark.parametrize(
     ("call", "kind", "status"),
     [
