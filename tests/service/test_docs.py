@@ -102,7 +102,7 @@ def test_codes_in_a_multipart_body_are_documented_as_json_text(client: TestClien
     paths = client.get("/openapi.json").json()["paths"]
     for operation in ("decode", "edit", "interpolate", "project"):
         body = paths[f"/v1/models/{{model}}/{operation}"]["post"]["requestBody"]
-        as_form = body["description"].split("multipart/form-data: ")[1].split("; ")
+        as_form = body["description"].rstrip(".").split("multipart/form-data: ")[1].split("; ")
         json_text = next(part for part in as_form if part.endswith(" as JSON text"))
         assert "`z`" in json_text.removesuffix(" as JSON text").split(", "), operation
         response = client.post(
