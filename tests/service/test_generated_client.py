@@ -21,6 +21,7 @@ from bench.harness import Server
 from tests.service.helpers import VAE, b64
 
 PACKAGE = "vae_serve_generated"
+CONFIG = Path(__file__).parents[2] / "clients" / "openapi-python-client.yaml"  # as the README says
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 
 
@@ -31,7 +32,7 @@ def generated(
     root = tmp_path_factory.mktemp("generated")
     command = [
         str(GENERATOR), "generate", "--url", f"{live_server.url}/openapi.json",
-        "--output-path", str(root / PACKAGE), "--meta", "none",
+        "--output-path", str(root / PACKAGE), "--meta", "none", "--config", str(CONFIG),
     ]  # fmt: skip
     # The generator formats its output with ruff, found on PATH.
     env = os.environ | {"PATH": f"{GENERATOR.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -60,7 +61,7 @@ def test_every_generated_module_imports(generated: ModuleType) -> None:
     assert operations == {
         "healthz", "readyz", "metrics", "list_models", "describe_model", "encode", "decode",
         "sample", "reconstruct", "edit", "interpolate", "list_attributes", "get_attribute",
-        "put_attribute", "delete_attribute", "reload",
+        "put_attribute", "delete_attribute", "get_map", "get_map_sprite", "project", "reload",
     }  # fmt: skip
 
 
@@ -84,3 +85,15 @@ def test_encode_decode_and_sample_through_the_generated_client(
     assert decoded.status_code == 200 and len(decoded.parsed.images) == 1
     assert sampled.status_code == 200 and len(sampled.parsed.images) == 2
     assert sampled.parsed.seed == 0
+
+
+def test_the_map_and_its_sprite_through_the_generated_client(
+    generated: ModuleType, live_server: Server
+) -> None:
+    maps = {name: module(f"api.latent_map.{name}") for name in ("get_map", "get_map_sprite")}
+    with module("client").Client(base_url=live_server.url, timeout=60) as client:
+        latent_map = maps["get_map"].sync_detailed(VAE, client=client)
+        sprite = maps["get_map_sprite"].sync_detailed(VAE, client=client)
+    assert latent_map.status_code == 200
+    assert latent_map.parsed.count == len(latent_map.parsed.points) > 0
+    assert sprite.status_code == 200 and sprite.parsed.payload.read()[8:12] == b"WEBP"
