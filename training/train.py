@@ -236,7 +236,9 @@ def _start_state(
         raise ConfigError(f"--resume: {path} holds {ckpt.model_config}, not {model_config}")
     model.load_state_dict(ckpt.model)
     optimizer.load_state_dict(ckpt.optimizer)
-    ckpt.train_config = train_config  # e.g. more epochs than the first run asked for
+    for group in optimizer.param_groups:  # Adam's moments carry on, at this run's --lr
+        group["lr"] = train_config.lr
+    ckpt.train_config = train_config  # e.g. more epochs, another beta or learning rate
     return ckpt
 
 

@@ -47,6 +47,15 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
         assert torch.equal(tensor, b.model[name]), name
 
 
+def test_resume_continues_at_the_learning_rate_it_is_given(
+    fashion_dir: Path, tmp_path: Path
+) -> None:
+    train(tiny_run(fashion_dir, epochs=1), TINY, tmp_path, resume=False)
+    resumed = train(tiny_run(fashion_dir, epochs=2, lr=1e-4), TINY, tmp_path, resume=True)
+    [group] = Checkpoint.load(resumed).optimizer["param_groups"]
+    assert group["lr"] == 1e-4
+
+
 def test_same_seed_gives_identical_weights(fashion_dir: Path, tmp_path: Path) -> None:
     one = Checkpoint.load(train(tiny_run(fashion_dir), TINY, tmp_path / "1", resume=False))
     two = Checkpoint.load(train(tiny_run(fashion_dir), TINY, tmp_path / "2", resume=False))
