@@ -83,4 +83,5 @@ def test_a_shipped_manifest_reads_and_writes_back_unchanged_but_for_the_empty_ca
     written = Manifest.model_validate(raw).model_dump(mode="json")
 
     assert written["dataset"].pop("card") is None
+    assert raw["dataset"].pop("card", None) is None  # null in a manifest written since cards exist
     assert written == raw
