@@ -24,12 +24,12 @@ from training.errors import TrainingError
 from training.evaluate import encode_means, test_metrics
 from training.latent_map import add_latent_map
 from training.models import AnyAutoencoder, DiagonalGaussian
-from training.quality import BATCH, SAMPLES, SEED, Measurement, encode, measure
+from training.quality import SAMPLES, SEED, Measurement, encode_pixels, measure
 from training.samplers import fit_gaussian, fit_mixture
 from training.train import Checkpoint, load_run_dataset
 from vae_core import bundle
 from vae_core.files import rewrite_folder, swap_folder, write_json_atomic
-from vae_core.graphs import OnnxAutoencoder, load_autoencoder, session_options
+from vae_core.graphs import load_autoencoder, session_options
 from vae_core.latent import attribute_record, empirical_prior
 from vae_core.sampling import GaussianMixture, standard_normal, write_samplers
 from vae_core.vocabulary import ModelKind, SamplerName
@@ -178,8 +178,8 @@ def record_samplers(
     and the manifest (samplers, default sampler, evaluation, checksums) into `bundle_dir`."""
     model = load_autoencoder(bundle_dir, session_options(threads=2))
     manifest = model.manifest
-    z_train = _codes(model, data.train)
-    gmm, choice = fit_mixture(z_train, _codes(model, data.val), seed)
+    z_train = encode_pixels(model, data.train.pixels)
+    gmm, choice = fit_mixture(z_train, encode_pixels(model, data.val.pixels), seed)
     samplers = _prior(manifest.kind, manifest.latent_dim) | {
         "gaussian": fit_gaussian(z_train),
         "gmm": gmm,
@@ -201,18 +201,6 @@ def record_samplers(
     manifest = bundle.Manifest.model_validate(fields)
     write_json_atomic(bundle_dir / bundle.MANIFEST, manifest.model_dump(mode="json"))
     return manifest
-
-
-def _codes(model: OnnxAutoencoder, split: LabeledImages) -> np.ndarray:
-    """z_mean of a split's images, made model input a batch at a time: as float32, a whole split
-    takes four times its uint8 pixels (8 GB for 160,000 RGB images at 64x64, a folder's cache)."""
-    prep = model.manifest.preprocessing
-    return np.concatenate(
-        [
-            encode(model, prep.to_tensor(split.pixels[start : start + BATCH]))
-            for start in range(0, len(split), BATCH)
-        ]
-    )
 
 
 def _prior(kind: ModelKind, latent_dim: int) -> dict[SamplerName, GaussianMixture]:

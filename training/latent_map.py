@@ -11,10 +11,9 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-
 from training.datasets.splits import DatasetSplits
 from training.errors import TrainingError
+from training.quality import encode_pixels
 from vae_core import bundle
 from vae_core.bundle import MAP_FILES
 from vae_core.files import rewrite_folder, sha256_file, write_json_atomic
@@ -22,7 +21,6 @@ from vae_core.graphs import OnnxAutoencoder, load_autoencoder, session_options
 from vae_core.latent_map import MAX_POINTS, LatentMapInfo, build_latent_map, write_latent_map
 
 SPLIT = "test"
-BATCH = 500
 
 
 def add_latent_map(
@@ -40,7 +38,7 @@ def add_latent_map(
     if len(held_out) == 0:
         raise TrainingError(f"{data.name} has no {SPLIT} images to draw a latent map from")
     record, sprite = build_latent_map(
-        encode(model, held_out.pixels),
+        encode_pixels(model, held_out.pixels),
         held_out.has_label(),
         held_out.label_names,
         held_out.label_kind,
@@ -81,13 +79,6 @@ def rebuild_latent_map(
     """Add (or rebuild) the latent map of an existing bundle, on a copy swapped in whole: a service
     reading the folder meanwhile sees the old bundle or the new one."""
     return rewrite_folder(bundle_dir, partial(add_latent_map, data=data, points=points))
-
-
-def encode(model: OnnxAutoencoder, pixels: np.ndarray) -> np.ndarray:
-    """z_mean of uint8 pixels, preprocessed as the bundle says, in batches."""
-    prep = model.manifest.preprocessing
-    batches = (prep.to_tensor(pixels[i : i + BATCH]) for i in range(0, len(pixels), BATCH))
-    return np.concatenate([model.encode(x).z_mean for x in batches])
 
 
 def _check_dataset(model: OnnxAutoencoder, data: DatasetSplits) -> None:

@@ -57,6 +57,16 @@ def encode(model: OnnxAutoencoder, images: np.ndarray) -> np.ndarray:
     )
 
 
+def encode_pixels(model: OnnxAutoencoder, pixels: np.ndarray) -> np.ndarray:
+    """z_mean [N, D] of uint8 pixels, made model input (as the bundle preprocesses) a batch at a
+    time: as float32, a whole split takes four times its uint8 pixels (8 GB for 160,000 RGB
+    images at 64x64, a folder's cache)."""
+    prep = model.manifest.preprocessing
+    return np.concatenate(
+        [encode(model, prep.to_tensor(pixels[i : i + BATCH])) for i in range(0, len(pixels), BATCH)]
+    )
+
+
 def decode(model: OnnxAutoencoder, z: np.ndarray) -> np.ndarray:
     """Images [N, C, H, W] in [0, 1] of codes [N, D], in batches."""
     return np.concatenate([model.decode(z[i : i + BATCH]) for i in range(0, len(z), BATCH)])

@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from training.datasets.splits import DatasetSplits
+from training.quality import encode_pixels
 from training.train import bundle_dataset
 from vae_core.graphs import OnnxAutoencoder, load_autoencoder, session_options
 from vae_core.latent import interpolate
@@ -20,12 +21,6 @@ from vae_core.vocabulary import SamplerName
 
 SWEEP = np.linspace(-3, 3, 7)
 SHOWCASE = ("Smiling", "Eyeglasses", "Wearing_Hat", "Blond_Hair", "Male", "Mouth_Slightly_Open")
-
-
-def encode(model: OnnxAutoencoder, pixels: np.ndarray) -> np.ndarray:
-    """z_mean of uint8 pixels, preprocessed as the bundle says."""
-    x = model.manifest.preprocessing.to_tensor(pixels)
-    return np.concatenate([model.encode(x[i : i + 1000]).z_mean for i in range(0, len(x), 1000)])
 
 
 def decode(model: OnnxAutoencoder, z: np.ndarray) -> np.ndarray:
@@ -42,7 +37,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     data = bundle_dataset(model.manifest, data_dir)
     test = data.test.subset(slice(0, 5000))
-    z_test = encode(model, test.pixels)
+    z_test = encode_pixels(model, test.pixels)
     figures = {
         "latent_scatter.png": lambda: latent_scatter(model, z_test, test.labels, data),
         "reconstructions.png": lambda: reconstructions(model, test.pixels[:12]),
@@ -110,7 +105,7 @@ def latent_scatter(
 def reconstructions(model: OnnxAutoencoder, pixels: np.ndarray) -> Figure:
     originals = model.manifest.preprocessing.to_tensor(pixels)
     originals = originals[:, 0] if originals.shape[1] == 1 else originals.transpose(0, 2, 3, 1)
-    decoded = decode(model, encode(model, pixels))
+    decoded = decode(model, encode_pixels(model, pixels))
     titles = ["input"] + [""] * (len(pixels) - 1) + ["decoded z_mean"]
     return _grid(np.concatenate([originals, decoded]), 2, len(pixels), titles)
 

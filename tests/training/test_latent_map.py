@@ -14,7 +14,8 @@ from tests.conftest import MODELS_DIR
 from training.cli import main
 from training.datasets.splits import DatasetSplits
 from training.errors import TrainingError
-from training.latent_map import add_latent_map, encode, remove_latent_map
+from training.latent_map import add_latent_map, remove_latent_map
+from training.quality import encode_pixels
 from vae_core import bundle
 from vae_core.graphs import load_autoencoder
 from vae_core.latent_map import LATENT_MAP, LATENT_MAP_SPRITE
@@ -51,7 +52,7 @@ def test_the_map_command_adds_a_map_of_the_test_set_and_changes_nothing_else(
     model = load_autoencoder(bare_copy)
     assert model.latent_map is not None
     held_out = fashion.test.subset(slice(0, POINTS))
-    z = encode(model, held_out.pixels)
+    z = encode_pixels(model, held_out.pixels)
     np.testing.assert_allclose(model.latent_map.codes, z, rtol=2e-3, atol=2e-3)  # float16
     assert [labels[0] for labels in model.latent_map.labels.values] == held_out.labels.tolist()
     assert sorted(p.name for p in bare_copy.parent.iterdir()) == [bare_copy.name]  # no staging
