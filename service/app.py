@@ -22,6 +22,7 @@ from service.imaging import ImageLimits
 from service.metrics import Metrics
 from service.middleware import REQUEST_ID_HEADER, BodyLimit, RequestObserver
 from service.openapi import openapi_builder
+from service.operations.anomaly import AnomalyOperations
 from service.operations.attributes import AttributeOperations
 from service.operations.latent import LatentOperations
 from service.operations.maps import MapOperations
@@ -44,6 +45,7 @@ TAGS = [
     {"name": "latent space", "description": "Encode, decode, sample, edit, interpolate."},
     {"name": "attributes", "description": "Attribute vectors, built-in and custom."},
     {"name": "latent map", "description": "Held-out codes on a plane; place any image or code."},
+    {"name": "anomaly", "description": "Anomaly scores, p-values and verdicts; the calibration."},
     {"name": "models", "description": "The models served and their metadata."},
     {"name": "admin", "description": "Reload bundles without a restart."},
     {"name": "operations", "description": "Health, readiness, metrics."},
@@ -125,6 +127,7 @@ def _services(settings: Settings) -> Services:
         latent=LatentOperations(attributes, limits, pool, settings.max_items),
         attributes=AttributeOperations(attributes, limits, pool, settings.max_items),
         maps=MapOperations(limits, pool, settings.max_items),
+        anomaly=AnomalyOperations(limits, pool, settings.max_items),
         inference=InferenceOperations(registry, pool, settings.max_items),
     )
 

@@ -21,6 +21,7 @@ from service.bodies import RawBody, read_body
 from service.config import Settings
 from service.errors import Unauthorized
 from service.metrics import Metrics
+from service.operations.anomaly import AnomalyOperations
 from service.operations.attributes import AttributeOperations
 from service.operations.latent import LatentOperations
 from service.operations.maps import MapOperations
@@ -44,6 +45,7 @@ class Services:
     latent: LatentOperations
     attributes: AttributeOperations
     maps: MapOperations
+    anomaly: AnomalyOperations
     inference: InferenceOperations  # the Open Inference Protocol (V2)
 
 

@@ -36,6 +36,13 @@ class MapNotFound(ServiceError):
     code = "map_not_found"
 
 
+class CalibrationNotFound(ServiceError):
+    """The model's bundle has no anomaly calibration (it is optional)."""
+
+    status_code = 404
+    code = "calibration_not_found"
+
+
 class ModelUnavailable(ServiceError):
     status_code = 503
     code = "model_unavailable"

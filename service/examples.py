@@ -145,3 +145,12 @@ PROJECT = {
         {"z": [[0.5, -1.0]], "neighbours": 3},
     ),
 }
+SCORE = {
+    "default": _example(
+        "Is this trouser unusual? (the model's default score and rate)", {"images": [TROUSER_A]}
+    ),
+    "detailed": _example(
+        "Two images at a 1% false-positive rate, with every score and the per-pixel map",
+        {"images": [TROUSER_A, ANKLE_BOOT], "fpr": 0.01, "all_scores": True, "map": True},
+    ),
+}

@@ -1,5 +1,5 @@
-"""`python -m training {train,export,report,map,faces,classifier,samplers,evaluate}`: the training
-command line."""
+"""`python -m training {train,export,report,map,faces,classifier,samplers,calibrate,evaluate}`:
+the training command line."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from training.config import NETWORKS, PRESETS, ModelConfig, TrainConfig
+from training.config import (
+    MAX_SCORE_SAMPLES,
+    NETWORKS,
+    PRESETS,
+    CalibrationConfig,
+    ModelConfig,
+    TrainConfig,
+)
 from training.datasets.celeba import CELEBA_LAYOUTS
 from training.datasets.registry import (
     DATASETS,
@@ -74,13 +81,18 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         "--cache-dir", type=Path, help="decoded images kept between runs (default: cache/ beside "
         "the runs dir)"
     )  # fmt: skip
-    _samples_argument(p)
+    _export_arguments(p)
 
 
 def _samples_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--samples", type=int, default=10_000, help="codes drawn from each sampler to measure it"
     )
+
+
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    _samples_argument(p)
+    _ood_images_argument(p)
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]:
@@ -138,23 +150,24 @@ def cmd_train(args: argparse.Namespace) -> None:
     train_config, model_config = configs_from_args(args)
     checkpoint = train(train_config, model_config, args.runs_dir / args.name, args.resume)
     if not args.no_export and int(os.environ.get("RANK", "0")) == 0:
-        _export(checkpoint, args.models_dir / args.name, args.samples)
+        _export(checkpoint, args.models_dir / args.name, args)
         print(
             f"serve it: python -m service --model-dir {args.models_dir}, or to a running service "
             "on that folder: POST /v1/admin/reload"
         )
 
 
-def _export(checkpoint: Path, out: Path, samples: int) -> None:
+def _export(checkpoint: Path, out: Path, args: argparse.Namespace) -> None:
     from training.export import export_bundle
 
-    manifest = export_bundle(checkpoint, out, samples=samples)
+    calibration = CalibrationConfig(ood_images=args.ood_images)
+    manifest = export_bundle(checkpoint, out, samples=args.samples, calibration=calibration)
     epoch = manifest.training["exported_epoch"]
     print(f"bundle written to {out} (epoch {epoch}, best validation loss): {manifest.metrics}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    _export(args.checkpoint, args.out, args.samples)
+    _export(args.checkpoint, args.out, args)
 
 
 def cmd_classifier(args: argparse.Namespace) -> None:
@@ -175,11 +188,25 @@ def cmd_samplers(args: argparse.Namespace) -> None:
     print(describe(manifest))
 
 
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from training.anomaly import calibrate, describe
+
+    settings = CalibrationConfig(args.elbo_samples, args.nll_samples, args.seed, args.ood_images)
+    for model_dir in args.model_dir:
+        data = _bundle_dataset(model_dir, args.data_dir)
+        manifest = calibrate(model_dir, data, settings)
+        assert manifest.anomaly is not None
+        print(f"{model_dir}: anomaly calibration on {len(data.val)} validation images")
+        print(describe(manifest.anomaly))
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from training.anomaly import anomaly_table
     from training.quality import evaluate_bundle
 
     data = _bundle_dataset(args.model_dir, args.data_dir)
     print(evaluate_bundle(args.model_dir, data.test, args.samples, args.seed))
+    print(anomaly_table(args.model_dir, data))
 
 
 def _bundle_dataset(model_dir: Path, data_dir: str | None) -> DatasetSplits:
@@ -226,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a checkpoint as a bundle")
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="bundle folder, e.g. models/my-vae")
-    _samples_argument(p)
+    _export_arguments(p)
     p = sub.add_parser("report", help="write a bundle's figures (PNG)")
     p.add_argument("model_dir", type=Path)
     p.add_argument("--out", type=Path, help="figure folder (default docs/figures/<name>)")
@@ -264,6 +291,40 @@ def _measure_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--data-dir", help="dataset folder, as for train")
         p.add_argument("--seed", type=int, default=0, help="seed of every sampler's codes")
         _samples_argument(p)
+    _calibrate_parser(sub)
+
+
+def _calibrate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate", help="score bundles' validation images for anomaly p-values, and evaluate"
+    )
+    p.add_argument("model_dir", type=Path, nargs="+", help="bundle folders, e.g. models/my-vae")
+    p.add_argument("--data-dir", help="dataset folder, as for train")
+    p.add_argument(
+        "--elbo-samples",
+        type=int,
+        default=CalibrationConfig.elbo_samples,
+        help=f"posterior samples of elbo and complexity (1..{MAX_SCORE_SAMPLES})",
+    )
+    p.add_argument(
+        "--nll-samples",
+        type=int,
+        default=CalibrationConfig.nll_samples,
+        help=f"importance samples of nll (1..{MAX_SCORE_SAMPLES})",
+    )
+    p.add_argument(
+        "--seed", type=int, default=CalibrationConfig.seed, help="seed of the fixed noise"
+    )
+    _ood_images_argument(p)
+
+
+def _ood_images_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ood-images",
+        type=int,
+        default=CalibrationConfig.ood_images,
+        help="images per out-of-distribution set of the anomaly evaluation (0: calibrate only)",
+    )
 
 
 COMMANDS = {
@@ -274,6 +335,7 @@ COMMANDS = {
     "faces": cmd_faces,
     "classifier": cmd_classifier,
     "samplers": cmd_samplers,
+    "calibrate": cmd_calibrate,
     "evaluate": cmd_evaluate,
 }
 

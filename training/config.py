@@ -127,3 +127,29 @@ NETWORKS: dict[str, NetworkSpec] = {
     "fashion-mnist": NetworkSpec("fashion-mnist", (1, 32, 32), (16, 32, 64)),
     "celeba": NetworkSpec("faces", (3, 64, 64), (8, 16, 32, 64)),  # trained on generated faces
 }
+
+
+MAX_SCORE_SAMPLES = 256
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """How a bundle's anomaly scores are calibrated (`python -m training calibrate`): K for elbo
+    and complexity, K for nll, the seed of their fixed noise, and the images per
+    out-of-distribution set of the evaluation (0: calibrate without evaluating)."""
+
+    elbo_samples: int = 1
+    nll_samples: int = 16
+    seed: int = 0
+    ood_images: int = 5000
+
+    def __post_init__(self) -> None:
+        for name in ("elbo_samples", "nll_samples"):
+            if not 1 <= getattr(self, name) <= MAX_SCORE_SAMPLES:
+                raise ConfigError(f"{name} must lie in 1..{MAX_SCORE_SAMPLES}")
+        if self.ood_images < 0:
+            raise ConfigError("ood_images must be at least 0")
+
+    @property
+    def evaluate(self) -> bool:
+        return self.ood_images > 0

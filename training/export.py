@@ -1,7 +1,8 @@
 """Export a checkpoint as a model bundle (see `vae_core.bundle`): two ONNX graphs checked against
 PyTorch on real images, attribute vectors, test metrics, the samplers fitted to the training codes
 with the evaluation that ranks them (`record_samplers`, also run on its own on an existing bundle),
-the latent map of the test images, checksums."""
+the anomaly calibration and its evaluation (`training.anomaly`), the latent map of the test images,
+checksums."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ import onnxruntime as ort
 import torch
 from torch import Tensor, nn
 
+from training.anomaly import write_anomaly
 from training.classifier import feature_network_for
-from training.config import to_dict
+from training.config import CalibrationConfig, to_dict
 from training.datasets.splits import DatasetSplits, LabeledImages
 from training.errors import TrainingError
 from training.evaluate import encode_means, test_metrics
@@ -130,10 +132,15 @@ def attribute_records(z_mean: np.ndarray, split: LabeledImages) -> list[bundle.A
 
 
 def export_bundle(
-    checkpoint: Path, out_dir: Path, data: DatasetSplits | None = None, samples: int = SAMPLES
+    checkpoint: Path,
+    out_dir: Path,
+    data: DatasetSplits | None = None,
+    samples: int = SAMPLES,
+    calibration: CalibrationConfig | None = None,
 ) -> bundle.Manifest:
     """Write the bundle to a sibling folder, then swap it in, so readers never see half a bundle.
-    `samples`: codes drawn from each sampler to measure it.
+    `samples`: codes drawn from each sampler to measure it; `calibration`: how its anomaly scores
+    are calibrated (training.anomaly).
 
     The network exported is the checkpoint's best (lowest validation loss); the manifest's
     `training.exported_epoch` says which epoch that was."""
@@ -155,6 +162,7 @@ def export_bundle(
     manifest = _with_checksums(manifest, staging)
     write_json_atomic(staging / bundle.MANIFEST, manifest.model_dump(mode="json"))
     record_samplers(staging, data, samples)
+    write_anomaly(staging, data, calibration or CalibrationConfig())
     manifest = add_latent_map(staging, data)
     swap_folder(staging, out_dir)
     return manifest

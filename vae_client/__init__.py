@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 from vae_client.client import AsyncClient, Client
 from vae_client.errors import (
     AttributeNotFound,
+    CalibrationNotFound,
     Conflict,
     InferenceTimeout,
     InvalidInput,
@@ -35,12 +36,24 @@ from vae_client.errors import (
     UnsupportedImage,
     VaeServeError,
 )
-from vae_client.results import Attribute, Codes, Decoded, LatentMap, Model, Projected, Samples
+from vae_client.results import (
+    Attribute,
+    Codes,
+    Decoded,
+    LatentMap,
+    Model,
+    Projected,
+    Samples,
+    Scored,
+    Scores,
+)
 
 __all__ = [
-    "AsyncClient", "Attribute", "AttributeNotFound", "Client", "Codes", "Conflict", "Decoded",
+    "AsyncClient", "Attribute", "AttributeNotFound", "CalibrationNotFound", "Client", "Codes",
+    "Conflict", "Decoded",
     "InferenceTimeout", "InvalidInput", "LatentMap", "MapNotFound", "Model", "ModelNotFound",
     "ModelUnavailable", "NotAcceptable", "NotConfigured", "NotFound", "Overloaded",
-    "PayloadTooLarge", "Projected", "RequestRefused", "RequestTimeout", "Samples", "ServerError",
-    "ServiceUnreachable", "Unauthorized", "UnsupportedImage", "VaeServeError",
+    "PayloadTooLarge", "Projected", "RequestRefused", "RequestTimeout", "Samples", "Scored",
+    "Scores", "ServerError", "ServiceUnreachable", "Unauthorized", "UnsupportedImage",
+    "VaeServeError",
 ]  # fmt: skip

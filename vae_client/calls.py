@@ -13,7 +13,16 @@ import numpy as np
 
 from vae_client import images, latents
 from vae_client.images import ImageInput, ImagesInput
-from vae_client.results import Attribute, Codes, Decoded, LatentMap, Model, Projected, Samples
+from vae_client.results import (
+    Attribute,
+    Codes,
+    Decoded,
+    LatentMap,
+    Model,
+    Projected,
+    Samples,
+    Scores,
+)
 
 T = TypeVar("T")
 ImageOrCode = ImageInput | np.ndarray | Codes
@@ -119,6 +128,27 @@ def project(
     body = {**_images_or_codes(inputs), "neighbours": neighbours}
     read = _json(lambda b: [Projected.from_reply(point) for point in b["points"]])
     return Call("POST", _model_path(model, "project"), read, json=body)
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """What a score request asks besides its images; None and False leave the server's default."""
+
+    score: str | None = None
+    fpr: float | None = None
+    threshold: float | None = None
+    map: bool = False
+    map_values: bool = False
+    all_scores: bool = False
+
+    def fields(self) -> dict[str, Any]:
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {name: value for name, value in values.items() if value not in (None, False)}
+
+
+def score(model: str, images_in: ImagesInput, options: ScoreOptions) -> Call[Scores]:
+    body = {"images": images.base64_images(images_in), **options.fields()}
+    return Call("POST", _model_path(model, "score"), _json(Scores.from_reply), json=body)
 
 
 def _latent(

@@ -22,10 +22,19 @@ import httpx
 import numpy as np
 
 from vae_client import __version__, calls
-from vae_client.calls import Call, ImageOrCode
+from vae_client.calls import Call, ImageOrCode, ScoreOptions
 from vae_client.errors import BY_CODE, Overloaded, ServerError, ServiceUnreachable, VaeServeError
 from vae_client.images import ImagesInput
-from vae_client.results import Attribute, Codes, Decoded, LatentMap, Model, Projected, Samples
+from vae_client.results import (
+    Attribute,
+    Codes,
+    Decoded,
+    LatentMap,
+    Model,
+    Projected,
+    Samples,
+    Scores,
+)
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 60.0
@@ -242,6 +251,26 @@ class Client(_Base):
         points in code space."""
         return self._send(calls.project(model, inputs, neighbours))
 
+    def score(
+        self,
+        images: ImagesInput,
+        *,
+        model: str,
+        score: str | None = None,
+        fpr: float | None = None,
+        threshold: float | None = None,
+        map: bool = False,
+        map_values: bool = False,
+        all_scores: bool = False,
+    ) -> Scores:
+        """How anomalous each image is: its `score` ("combined", "latent", "elbo", ...; None: the
+        model's default), p-value and verdict at the false-positive rate `fpr` (None: the
+        model's default) or above an explicit `threshold`; with `map`, each image's per-pixel
+        map (uint8 [H, W]); with `map_values`, the same as floats; with `all_scores`, every
+        score. CalibrationNotFound when the bundle has no calibration."""
+        options = ScoreOptions(score, fpr, threshold, map, map_values, all_scores)
+        return self._send(calls.score(model, images, options))
+
 
 class AsyncClient(_Base):
     """`Client`'s methods as coroutines, for asyncio: the same arguments, results and errors."""
@@ -356,3 +385,18 @@ class AsyncClient(_Base):
         self, inputs: ImagesInput | np.ndarray | Codes, *, model: str, neighbours: int = 8
     ) -> list[Projected]:
         return await self._send(calls.project(model, inputs, neighbours))
+
+    async def score(
+        self,
+        images: ImagesInput,
+        *,
+        model: str,
+        score: str | None = None,
+        fpr: float | None = None,
+        threshold: float | None = None,
+        map: bool = False,
+        map_values: bool = False,
+        all_scores: bool = False,
+    ) -> Scores:
+        options = ScoreOptions(score, fpr, threshold, map, map_values, all_scores)
+        return await self._send(calls.score(model, images, options))

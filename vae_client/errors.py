@@ -60,6 +60,12 @@ class MapNotFound(VaeServeError):
     code = "map_not_found"
 
 
+class CalibrationNotFound(VaeServeError):
+    """The model's bundle has no anomaly calibration (`vae-serve calibrate` adds one)."""
+
+    code = "calibration_not_found"
+
+
 class NotFound(VaeServeError):
     """No such endpoint (a server of another version, or a wrong URL)."""
 
@@ -137,7 +143,8 @@ class ServerError(VaeServeError):
 BY_CODE: dict[str, type[VaeServeError]] = {
     kind.code: kind
     for kind in (
-        Unauthorized, ModelNotFound, AttributeNotFound, MapNotFound, NotFound, NotAcceptable,
+        Unauthorized, ModelNotFound, AttributeNotFound, MapNotFound, CalibrationNotFound,
+        NotFound, NotAcceptable,
         Conflict, PayloadTooLarge, RequestTimeout, RequestRefused, UnsupportedImage, InvalidInput,
         ModelUnavailable, NotConfigured, Overloaded, InferenceTimeout, ServerError,
     )

@@ -153,5 +153,62 @@ class Projected:
         )
 
 
+@dataclass(frozen=True)
+class Scored:
+    """One image's anomaly verdict: its score (higher is more anomalous), its p-value against the
+    model's validation images, and whether it is past the threshold."""
+
+    score: float
+    p_value: float
+    anomalous: bool
+    scores: dict[str, float] | None = None  # every score the model offers (all_scores)
+    map: np.ndarray | None = None  # uint8 [H, W], brighter where more anomalous (map)
+    map_values: np.ndarray | None = None  # float32 [H, W] in [0, 1] (map_values)
+    input: np.ndarray | None = None  # uint8: the image as the model sees it, aligned with map
+
+    @classmethod
+    def from_reply(cls, body: dict[str, Any]) -> Scored:
+        heatmap, seen = body.get("map"), body.get("input")
+        values = body.get("map_values")
+        return cls(
+            score=body["score"],
+            p_value=body["p_value"],
+            anomalous=body["anomalous"],
+            scores=body.get("scores"),
+            map=None if heatmap is None else images.from_base64([heatmap])[0],
+            map_values=None if values is None else np.asarray(values, dtype=np.float32),
+            input=None if seen is None else images.from_base64([seen])[0],
+        )
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A score request's answer: which score decided, at which false-positive rate and threshold,
+    and one `Scored` per image, in order."""
+
+    score: str
+    fpr: float
+    threshold: float
+    results: list[Scored]
+
+    @classmethod
+    def from_reply(cls, body: dict[str, Any]) -> Scores:
+        return cls(
+            score=body["score"],
+            fpr=body["fpr"],
+            threshold=body["threshold"],
+            results=[Scored.from_reply(result) for result in body["results"]],
+        )
+
+    @property
+    def anomalous(self) -> np.ndarray:
+        """bool [N]: each image's verdict."""
+        return np.array([result.anomalous for result in self.results], dtype=bool)
+
+    @property
+    def p_values(self) -> np.ndarray:
+        return np.array([result.p_value for result in self.results], dtype=np.float64)
+
+
 def _optional_codes(value: Any) -> np.ndarray | None:
     return None if value is None else latents.unpack(value)

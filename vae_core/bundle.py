@@ -9,6 +9,8 @@ models/<name>/
   model.json       this manifest, with the sha256 of every other file
   latent_map.json  optional: held-out codes on a plane, and latent_map.webp, their thumbnails
                    (see vae_core.latent_map)
+  anomaly.npz      optional: the anomaly scores of the validation images, which calibrate
+                   p-values and thresholds (see vae_core.calibration)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vae_core.calibration import ANOMALY, AnomalyInfo, Calibration, read_calibration
 from vae_core.errors import BundleInvalid, first_error
 from vae_core.files import sha256_file
 from vae_core.latent_map import (
@@ -221,6 +224,11 @@ class Manifest(_Strict):
     latent_map: LatentMapInfo | None = Field(
         default=None, description="The bundle's latent map, if it has one (latent_map.json)."
     )
+    anomaly: AnomalyInfo | None = Field(
+        default=None,
+        description="The bundle's anomaly calibration (anomaly.npz), if it has one: "
+        "`python -m training calibrate` adds it.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -266,13 +274,15 @@ class AttributeFile(_Strict):
 @dataclass(frozen=True)
 class Bundle:
     """A bundle read from disk and verified: its manifest, its built-in attribute vectors and its
-    samplers (each a `GaussianMixture`, by name) and latent map (None when it has none)."""
+    samplers (each a `GaussianMixture`, by name), latent map and anomaly calibration (None when
+    it has none)."""
 
     directory: Path
     manifest: Manifest
     attributes: dict[str, AttributeVector]
     samplers: dict[SamplerName, GaussianMixture]
     latent_map: LatentMap | None = None
+    calibration: Calibration | None = None
 
     @property
     def name(self) -> str:
@@ -281,8 +291,8 @@ class Bundle:
 
 
 def read_bundle(directory: Path) -> Bundle:
-    """Read model.json, check every file against its sha256, and read the attribute vectors and
-    the latent map; BundleInvalid names the file and the reason."""
+    """Read model.json, check every file against its sha256, and read the attribute vectors, the
+    latent map and the anomaly calibration; BundleInvalid names the file and the reason."""
     manifest = read_manifest(directory)
     verify_files(directory, manifest)
     vectors = read_attributes(directory / ATTRIBUTES, manifest.latent_dim)
@@ -295,8 +305,11 @@ def read_bundle(directory: Path) -> Bundle:
                 f"{LATENT_MAP} holds {latent_map.info()}"
             )
     samplers = bundle_samplers(directory, manifest)
+    calibration = None
+    if manifest.anomaly is not None:
+        calibration = read_calibration(directory / ANOMALY, manifest.anomaly)
     vectors_by_name = {vector.name: vector for vector in vectors}
-    return Bundle(directory, manifest, vectors_by_name, samplers, latent_map)
+    return Bundle(directory, manifest, vectors_by_name, samplers, latent_map, calibration)
 
 
 def bundle_samplers(directory: Path, manifest: Manifest) -> dict[SamplerName, GaussianMixture]:
@@ -348,7 +361,8 @@ def read_manifest(bundle_dir: Path) -> Manifest:
 def verify_files(bundle_dir: Path, manifest: Manifest) -> None:
     """Check every required file exists and matches the sha256 the manifest records."""
     map_files = MAP_FILES if manifest.latent_map is not None else ()
-    for required in (*REQUIRED_FILES, *map_files):
+    anomaly_files = (ANOMALY,) if manifest.anomaly is not None else ()
+    for required in (*REQUIRED_FILES, *map_files, *anomaly_files):
         if required not in manifest.files:
             raise BundleInvalid(f"{bundle_dir / MANIFEST}: files lists no {required}")
     for filename, expected in manifest.files.items():

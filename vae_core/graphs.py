@@ -67,9 +67,8 @@ class Graph:
 
 class OnnxAutoencoder:
     """A bundle's encoder and decoder, checked against the shapes its manifest promises, with its
-    attribute vectors, prior and latent map (None without one).
-    attribute vectors and samplers (`samplers[name].sample(n, rng, temperature)`; the default is
-    `manifest.default_sampler`).
+    attribute vectors, samplers (`samplers[name].sample(n, rng, temperature)`; the default is
+    `manifest.default_sampler`), latent map and anomaly calibration (None without one).
 
     `run_with(graph)` gives the function that runs each batch through `graph` (default: the
     session run itself); the service puts its metrics and batcher there."""
@@ -85,6 +84,7 @@ class OnnxAutoencoder:
         self.manifest = manifest
         self.attributes: dict[str, AttributeVector] = bundle.attributes
         self.latent_map = bundle.latent_map
+        self.calibration = bundle.calibration
         self.samplers: dict[SamplerName, GaussianMixture] = bundle.samplers
         self.image_shape = manifest.image_shape
         self.latent_dim = manifest.latent_dim

@@ -46,6 +46,12 @@ SplitSource = Literal["folder", "seeded"]
 """Where a split of a folder dataset came from: its own subfolder (train/, val/, test/), or a
 seeded draw from the images."""
 
+ScoreName = Literal["combined", "latent", "reconstruction", "l1", "elbo", "nll", "complexity"]
+"""How unusual an image is, each oriented so that higher means more anomalous (defined in
+vae_core.anomaly): the calibrated combination of the others, the density of its code, its
+reconstruction loss or mean absolute pixel error, -ELBO, importance-sampled -log p(x), and -ELBO
+corrected for the input's complexity."""
+
 ReloadOutcome = Literal["added", "replaced", "unchanged", "removed", "kept_previous", "unavailable"]
 """What a reload did with one bundle folder."""
 

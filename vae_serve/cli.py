@@ -25,8 +25,12 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 TRAINING = {
     "train": "train an AE or VAE, then export its bundle",
     "export": "export a checkpoint as a bundle",
+    "calibrate": "score bundles' validation images for anomaly p-values, and evaluate",
+    "evaluate": "measure a bundle on its test set against what it records",
+    "samplers": "fit a bundle's samplers to its training codes, measure and record them",
+    "map": "add (or rebuild) bundles' latent maps from their test sets",
     "report": "write a bundle's figures (PNG)",
-    "evaluate": "evaluate a bundle on its test set",
+    "classifier": "train the feature network that evaluation uses",
     "faces": "generate a CelebA-format dataset of drawn faces",
 }
 # What the training extra brings: without it, a training command cannot run.
@@ -39,7 +43,9 @@ EXAMPLES = """examples:
   vae-serve sample -m fashion-vae-32d -n 16 --seed 0 -o grid.png
   vae-serve edit -m faces-vae-200d face.png +Smiling -Eyeglasses=1.5 -o edited.png
   vae-serve morph -m fashion-vae-2d trouser.png boot.png --steps 12 -o morph.gif
+  vae-serve score -m fashion-vae-32d photos/ --fpr 0.01 --rank -o scores.csv
   vae-serve train --name my-vae --model vae --latent-dim 16 --epochs 10
+  vae-serve calibrate models/my-vae
 """
 
 

@@ -4,15 +4,18 @@ A run function returns what to print (or None) and raises on failure."""
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vae_client import Client
+from vae_client import Client, Scored, Scores
 from vae_client.images import save
 from vae_core.vocabulary import SamplerName, values
 
@@ -214,6 +217,151 @@ def run_morph(args: argparse.Namespace) -> str:
     return _wrote(args.output, f"{args.steps} frames")
 
 
+# -------------------------------------------------------------------------------------- score
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+OUTPUT_FORMATS = ("table", "csv", "json")
+
+
+def score_arguments(parser: argparse.ArgumentParser) -> None:
+    _model(parser)
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="images or folders")
+    parser.add_argument("--score", help="which score decides (default: the model's)")
+    rule = parser.add_mutually_exclusive_group()
+    rule.add_argument("--fpr", type=float, help="false-positive rate (default: the model's)")
+    rule.add_argument("--threshold", type=float, help="flag scores above this instead")
+    parser.add_argument("--all-scores", action="store_true", help="a column per score")
+    parser.add_argument("--rank", action="store_true", help="most anomalous first")
+    parser.add_argument("--batch", type=int, default=32, help="images per request (default 32)")
+    parser.add_argument(
+        "--maps", type=Path, metavar="FOLDER", help="write each image's anomaly map there (PNG)"
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, help="write .csv or .json there instead of printing"
+    )
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, help="default: by -o, else table")
+
+
+def run_score(args: argparse.Namespace) -> str:
+    files = image_files(args.paths)
+    rows: list[dict[str, Any]] = []
+    name = args.score
+    request = {"score": args.score, "fpr": args.fpr, "threshold": args.threshold}
+    with _client(args) as client, Progress(len(files), "scored") as progress:
+        for start in range(0, len(files), max(1, args.batch)):
+            batch = files[start : start + max(1, args.batch)]
+            scores = client.score(
+                batch,
+                model=args.model,
+                map=args.maps is not None,
+                all_scores=args.all_scores,
+                **request,
+            )
+            rows += [_score_row(path, scores, result, args.maps) for path, result in
+                     zip(batch, scores.results, strict=True)]  # fmt: skip
+            progress.advance(len(batch))
+            name = scores.score
+    if args.rank:
+        rows.sort(key=lambda row: row["score"], reverse=True)
+    return _score_output(rows, args, name)
+
+
+def image_files(paths: list[Path]) -> list[Path]:
+    """The image files named, and those in the folders named (recursively, sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            files += [p for p in found if not any(part.startswith(".") for part in p.parts)]
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ValueError(f"{path}: no such file or folder")
+    if not files:
+        raise ValueError("no image files found (" + ", ".join(IMAGE_SUFFIXES) + ")")
+    return files
+
+
+def _score_row(path: Path, scores: Scores, result: Scored, maps: Path | None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "path": str(path),
+        "score": result.score,
+        "p_value": result.p_value,
+        "anomalous": result.anomalous,
+        "threshold": scores.threshold,
+        "fpr": scores.fpr,
+    }
+    row |= result.scores or {}
+    if maps is not None and result.map is not None:
+        maps.mkdir(parents=True, exist_ok=True)
+        target = maps / f"{path.stem}.map.png"
+        save(result.map[None], target)
+        row["map"] = str(target)
+    return row
+
+
+def _score_output(rows: list[dict[str, Any]], args: argparse.Namespace, name: str) -> str:
+    fmt = args.format or (args.output.suffix.lstrip(".").lower() if args.output else "table")
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"cannot write {args.output}: give .csv or .json, or --format")
+    text = {"table": _table, "csv": _csv, "json": lambda r: json.dumps(r, indent=1)}[fmt](rows)
+    flagged = sum(row["anomalous"] for row in rows)
+    summary = f"{flagged} of {len(rows)} images anomalous by {name}, at fpr {rows[0]['fpr']:.4g}"
+    if args.output is None:
+        return f"{text}\n{summary}" if fmt == "table" else text
+    args.output.write_text(text + "\n")
+    return _wrote(args.output, summary)
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    columns = [k for k in rows[0] if k not in ("threshold", "fpr", "map")]
+    cells = [[_cell(row[k]) for k in columns] for row in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    lines = [columns, *cells]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines
+    )
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().rstrip("\n")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "ANOMALOUS" if value else "normal"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+class Progress:
+    """A progress line on stderr, redrawn in place on a terminal (nothing elsewhere)."""
+
+    def __init__(self, total: int, verb: str):
+        self.total, self.verb, self.done = total, verb, 0
+        self.shown = sys.stderr.isatty()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.shown:
+            print(file=sys.stderr)
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if self.shown:
+            percent = 100 * self.done // max(1, self.total)
+            print(
+                f"\r{self.verb} {self.done}/{self.total} images ({percent}%)",
+                end="",
+                file=sys.stderr,
+            )
+
+
 Run = Callable[[argparse.Namespace], str]
 Arguments = Callable[[argparse.ArgumentParser], None]
 CLIENT_COMMANDS: dict[str, tuple[str, Arguments, Run, str]] = {
@@ -237,5 +385,9 @@ CLIENT_COMMANDS: dict[str, tuple[str, Arguments, Run, str]] = {
     "morph": (
         "morph one image into another: a GIF (.gif) or a PNG strip", morph_arguments, run_morph,
         "vae-serve morph -m fashion-vae-2d trouser.png boot.png --steps 12 -o morph.gif",
+    ),
+    "score": (
+        "score images and folders for anomalies: a table, CSV or JSON", score_arguments,
+        run_score, "vae-serve score -m fashion-vae-32d photos/ --fpr 0.01 --rank -o scores.csv",
     ),
 }  # fmt: skip

@@ -50,6 +50,7 @@ class ModelOperations:
             architecture=manifest.architecture,
             created_at=manifest.created_at,
             latent_map=manifest.latent_map,
+            anomaly=manifest.anomaly,
         )
 
     @in_pool

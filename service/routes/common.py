@@ -12,7 +12,8 @@ from service.schemas.responses import ErrorBody
 
 ERRORS = {
     401: "Missing or wrong API key (only when the server sets VAE_SERVE_API_KEY).",
-    404: "Unknown model or attribute, or a model without a latent map (code `map_not_found`).",
+    404: "Unknown model or attribute, or a model without a latent map (code `map_not_found`) or "
+    "anomaly calibration (code `calibration_not_found`).",
     406: "`Accept: image/png` with more than one vector.",
     409: "The attribute is built into the bundle and read-only.",
     413: "Body over VAE_SERVE_MAX_BODY_BYTES, or an image over VAE_SERVE_MAX_IMAGE_PIXELS.",

@@ -20,7 +20,8 @@ from service.schemas.fields import (
     within_max_items,
 )
 from service.schemas.latents import LatentEncoding, Latents, TwoLatents
-from vae_core.vocabulary import InterpolationMethod, SamplerName
+from vae_core.calibration import MAX_FPR
+from vae_core.vocabulary import InterpolationMethod, SamplerName, ScoreName
 
 
 class _Request(BaseModel):
@@ -148,6 +149,48 @@ class ProjectRequest(_ImagesOrLatents):
     )
 
 
+class ScoreRequest(_Request):
+    images: Images
+    score: ScoreName | None = Field(
+        None,
+        description="Which score decides: combined (the calibrated combination of the others), "
+        "latent (-log density of z_mean under the mixture fitted to the training codes), "
+        "reconstruction (the training loss of the decoded z_mean, per pixel), l1 (its mean "
+        "absolute pixel error), elbo (-ELBO, nats), nll (importance-sampled -log p(x), nats), "
+        "complexity (-ELBO in bits minus the PNG length in bits). A VAE offers them all, an AE "
+        "combined, latent, reconstruction and l1. Omitted: the model's default, its best measured "
+        "(GET /v1/models/{model} lists them with their figures).",
+    )
+    fpr: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_FPR,
+        allow_inf_nan=False,
+        description="False-positive rate in (0, 0.5]: an image is anomalous when its p-value is "
+        "at most this, i.e. its score is above the calibrated threshold. Omitted (and no "
+        "threshold): the model's default rate.",
+    )
+    threshold: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="An explicit threshold in the score's units instead of a rate: anomalous "
+        "when the score is above it.",
+    )
+    map: bool = Field(
+        False, description="Add each image's per-pixel anomaly map, a grayscale base64 PNG."
+    )
+    map_values: bool = Field(
+        False, description="Add each image's per-pixel map as numbers, [height][width]."
+    )
+    all_scores: bool = Field(False, description="Add every score the model offers.")
+
+    @model_validator(mode="after")
+    def _rate_or_threshold(self) -> ScoreRequest:
+        if self.fpr is not None and self.threshold is not None:
+            raise ValueError("give fpr or threshold, not both")
+        return self
+
+
 # Every request body, parsed by `service.bodies`: `service.openapi` adds them to the components.
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     EncodeRequest,
@@ -158,4 +201,5 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     InterpolateRequest,
     CustomAttributeRequest,
     ProjectRequest,
+    ScoreRequest,
 )

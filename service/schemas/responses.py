@@ -9,9 +9,10 @@ from pydantic import BaseModel, Field
 from service.schemas.fields import PNGList
 from service.schemas.latents import LatentList
 from vae_core.bundle import DatasetInfo, Evaluation, ImageSpec, LatentPrior
+from vae_core.calibration import AnomalyInfo
 from vae_core.latent_map import LatentMapInfo, MapLabels, ProjectionRecord, SpriteLayout
 from vae_core.preprocess import Preprocessing
-from vae_core.vocabulary import ModelKind, ReloadOutcome, SamplerName
+from vae_core.vocabulary import ModelKind, ReloadOutcome, SamplerName, ScoreName
 
 
 class ErrorDetail(BaseModel):
@@ -77,6 +78,11 @@ class ModelDetail(ModelSummary):
     created_at: str
     latent_map: LatentMapInfo | None = Field(
         None, description="The bundle's latent map (GET .../map), or null if it has none."
+    )
+    anomaly: AnomalyInfo | None = Field(
+        None,
+        description="The bundle's anomaly scores, their default, and what the project's "
+        "evaluation measured of each (POST .../score); null without a calibration.",
     )
 
 
@@ -167,3 +173,59 @@ class ProjectedPoint(BaseModel):
 
 class ProjectResponse(BaseModel):
     points: list[ProjectedPoint] = Field(description="One per image or code, in order.")
+
+
+class ScoreResult(BaseModel):
+    score: float = Field(description="The image's score; higher is more anomalous.")
+    p_value: float = Field(
+        description="(1 + validation images scoring at least as high) / (validation images + 1)."
+    )
+    anomalous: bool = Field(description="Whether the score is above the threshold.")
+    scores: dict[ScoreName, float] | None = Field(
+        None, description="Every score the model offers (all_scores)."
+    )
+    map: str | None = Field(
+        None,
+        description="Per-pixel anomaly map (map): a grayscale base64 PNG at the size the model "
+        "sees the image, brighter where it is more anomalous (|x - x_hat|).",
+    )
+    map_values: list[list[float]] | None = Field(
+        None, description="The same map as numbers in [0, 1], [height][width] (map_values)."
+    )
+    input: str | None = Field(
+        None,
+        description="With map: the image as the model sees it (its preprocessing applied), a "
+        "base64 PNG whose pixels the map's align with.",
+    )
+
+
+class ScoreResponse(BaseModel):
+    model: str
+    score: ScoreName = Field(description="The score that decided.")
+    fpr: float = Field(
+        description="The false-positive rate used: requested, the model's default, or the share "
+        "of validation images above an explicit threshold."
+    )
+    threshold: float = Field(description="Scores above it are anomalous.")
+    results: list[ScoreResult] = Field(description="One per image, in order.")
+
+
+class Histogram(BaseModel):
+    edges: list[float] = Field(description="Bin edges, one more than the counts.")
+    counts: list[int] = Field(description="Validation images per bin (the ends include outliers).")
+
+
+class ScoreCalibration(BaseModel):
+    name: ScoreName
+    unit: str
+    thresholds: dict[str, float] = Field(description="False-positive rate -> threshold.")
+    histogram: Histogram = Field(description="The score's distribution on the validation images.")
+
+
+class CalibrationResponse(BaseModel):
+    model: str
+    default_score: ScoreName
+    default_fpr: float
+    min_fpr: float = Field(description="The smallest rate the validation set can calibrate.")
+    validation_images: int
+    scores: list[ScoreCalibration]

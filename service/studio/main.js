@@ -2,6 +2,7 @@
 // move the code with attribute and dimension sliders, make custom vectors, morph and sample; the
 // model, the code and the sliders live in the URL. Plain ES modules over the service's /v1 API.
 
+import { AnomalyPanel } from "./anomaly.js";
 import { Api } from "./api.js";
 import { AttributesPanel } from "./attributes.js";
 import { DimensionsPanel } from "./dimensions.js";
@@ -57,6 +58,7 @@ class Studio {
     this.upload = new UploadPanel(this);
     this.morph = new MorphPanel(this);
     this.sampling = new SamplingPanel(this);
+    this.anomaly = new AnomalyPanel(this.api);
     this.state.addEventListener("change", (event) => this.onChange(event.detail.reason));
     byTestId("reset-code").addEventListener("click", () => this.state.setCode(this.defaultCode()));
   }
@@ -108,6 +110,7 @@ class Studio {
     }
     this.state.setModel(name, code, strengths);
     document.body.dataset.model = name;
+    this.anomaly.setModel(name, detail);
   }
 
   async fetchMap(name) {

@@ -56,6 +56,7 @@ export class UploadPanel {
     const model = state.model;
     this.reset();
     this.original.src = this.objectUrl(file);
+    this.studio.anomaly.scoreUpload(file);
     try {
       const form = new FormData();
       form.append("images", file);

@@ -55,6 +55,7 @@ def test_manifest_validates_and_checksums_match(bundles: dict[str, Path]) -> Non
             bundle.ATTRIBUTES,
             *bundle.MAP_FILES,
             bundle.SAMPLERS,
+            bundle.ANOMALY,
         }
         assert {"torch", "onnxruntime", "python"} <= set(manifest.software)
         assert manifest.dataset.labels[1] == "Trouser"
