@@ -235,6 +235,8 @@ def calls(url: str, model: str) -> dict[str, Call]:
         "sample": Call("POST", f"{base}/sample", {"n": 1, "seed": 1}),
         "edit": Call("POST", f"{base}/edit", {"z": [z], "attributes": {attribute: 1.0}}),
         "interpolate": Call("POST", f"{base}/interpolate", {"z": [z, z2], "steps": STEPS}),
+        "reconstruct": Call("POST", f"{base}/reconstruct", {"images": [png_b64]}),
+        "score": Call("POST", f"{base}/score", {"images": [png_b64]}),
     }
 
 

@@ -178,9 +178,12 @@ def ood_figures(normal: np.ndarray, outliers: np.ndarray) -> OodFigures:
 def realised_rates(
     calibration: Calibration, name: ScoreName, test_scores: np.ndarray
 ) -> dict[str, float]:
-    """Requested rate -> the share of test images above its calibrated threshold."""
+    """Requested rate -> the share of test images above its calibrated threshold (for the rates
+    the validation set can calibrate)."""
     return {
-        f"{fpr:g}": float(np.mean(test_scores > calibration.threshold(name, fpr))) for fpr in FPRS
+        f"{fpr:g}": float(np.mean(test_scores > calibration.threshold(name, fpr)))
+        for fpr in FPRS
+        if fpr >= calibration.min_fpr
     }
 
 

@@ -30,6 +30,7 @@ from training.quality import SAMPLES, SEED, Measurement, encode_pixels, measure
 from training.samplers import fit_gaussian, fit_mixture
 from training.train import Checkpoint, load_run_dataset
 from vae_core import bundle
+from vae_core.calibration import MIN_VALIDATION
 from vae_core.files import rewrite_folder, swap_folder, write_json_atomic
 from vae_core.graphs import load_autoencoder, session_options
 from vae_core.latent import attribute_record, empirical_prior
@@ -162,7 +163,11 @@ def export_bundle(
     manifest = _with_checksums(manifest, staging)
     write_json_atomic(staging / bundle.MANIFEST, manifest.model_dump(mode="json"))
     record_samplers(staging, data, samples)
-    write_anomaly(staging, data, calibration or CalibrationConfig())
+    if len(data.val) >= MIN_VALIDATION:
+        write_anomaly(staging, data, calibration or CalibrationConfig())
+    else:
+        print(f"not calibrated for anomaly scores: {len(data.val)} validation images, fewer than "
+              f"the {MIN_VALIDATION} a calibration needs")  # fmt: skip
     manifest = add_latent_map(staging, data)
     swap_folder(staging, out_dir)
     return manifest

@@ -213,7 +213,7 @@ def test_the_evaluation_records_every_score_against_every_set(
 ) -> None:
     info = bundle.read_manifest(exported["vae"][1]).anomaly
     assert info is not None
-    assert info.ood_sets == {name: 64 for name in OOD_SETS}
+    assert info.ood_sets == dict.fromkeys(OOD_SETS, 64)
     assert info.test_images == len(small_fashion.test)
     for record in info.scores:
         assert set(record.ood) == set(OOD_SETS), record.name

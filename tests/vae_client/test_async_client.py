@@ -64,6 +64,7 @@ async def test_async_results_equal_the_sync_ones(
             [m.name for m in sync.models()],
             sync.latent_map(VAE).points,
             sync.project(boot, model=VAE, neighbours=2)[0].neighbours,
+            sync.score([trouser, boot], model=VAE, all_scores=True, map=True),
         )
     async with AsyncClient(live_server.url) as client:
         assert await client.is_ready()
@@ -75,6 +76,7 @@ async def test_async_results_equal_the_sync_ones(
             client.models(),
             client.latent_map(VAE),
             client.project(boot, model=VAE, neighbours=2),
+            client.score([trouser, boot], model=VAE, all_scores=True, map=True),
         )
     np.testing.assert_array_equal(got[0].z_mean, expected[0])
     np.testing.assert_array_equal(got[1], expected[1])
@@ -83,6 +85,8 @@ async def test_async_results_equal_the_sync_ones(
     assert [m.name for m in got[4]] == expected[4]
     np.testing.assert_array_equal(got[5].points, expected[5])
     np.testing.assert_array_equal(got[6][0].neighbours, expected[6])
+    assert [r.scores for r in got[7].results] == [r.scores for r in expected[7].results]
+    np.testing.assert_array_equal(got[7].results[1].map, expected[7].results[1].map)
 
 
 @ASYNC

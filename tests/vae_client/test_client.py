@@ -305,3 +305,33 @@ def test_codes_objects_and_code_arrays_are_accepted_alike(client: Client, trouse
     np.testing.assert_array_equal(
         client.edit(codes, {}, model=VAE).z, client.edit(codes.z_mean, {}, model=VAE).z
     )
+
+
+def test_score_gives_verdicts_maps_and_scores_as_numpy(
+    client: Client, live_server: Server, fashion_pngs: dict[str, list[bytes]]
+) -> None:
+    images = fashion_pngs["Trouser"][:2]
+    inverted = 255 - np.asarray(Image.open(io.BytesIO(images[0])))
+    scores = client.score([*images, inverted], model=VAE32, fpr=0.01, map=True, all_scores=True)
+    assert scores.fpr == 0.01 and scores.score
+    assert scores.anomalous.tolist() == [False, False, True]
+    first = scores.results[0]
+    assert first.map is not None and first.map.shape == (32, 32) and first.map.dtype == np.uint8
+    assert first.input is not None and first.input.shape == (32, 32)
+    assert first.scores is not None and first.scores[scores.score] == first.score
+
+    raw = httpx.post(
+        f"{live_server.url}/v1/models/{VAE32}/score",
+        json={"images": [b64(images[1])], "fpr": 0.01},
+        timeout=60,
+    ).json()
+    assert scores.results[1].score == raw["results"][0]["score"]
+    assert scores.results[1].p_value == raw["results"][0]["p_value"]
+    assert scores.threshold == raw["threshold"]
+
+
+def test_score_errors_are_typed(client: Client, trouser: bytes) -> None:
+    with pytest.raises(InvalidInput, match="offers no score 'nll'"):
+        client.score(trouser, model="fashion-ae-2d", score="nll")
+    with pytest.raises(InvalidInput, match="fpr"):
+        client.score(trouser, model=VAE32, fpr=0.9)

@@ -144,10 +144,10 @@ def test_the_calibration_file_round_trips_and_refuses_damage(tmp_path: Path) -> 
     with pytest.raises(BundleInvalid, match="finite"):
         read_calibration(path, info(50))
     write_calibration(path, {"latent": values["latent"]})
-    with pytest.raises(BundleInvalid, match="model.json offers"):
+    with pytest.raises(BundleInvalid, match=r"model\.json offers"):
         read_calibration(path, info(50))
     path.write_bytes(b"not a zip")
-    with pytest.raises(BundleInvalid, match="not a readable .npz"):
+    with pytest.raises(BundleInvalid, match=r"not a readable \.npz"):
         read_calibration(path, info(50))
 
 

@@ -4,6 +4,8 @@ status, the server and API key from the environment, `serve`, and the training c
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -24,6 +26,7 @@ from vae_client import Client
 from vae_client.images import grid
 
 VAE_SERVE = Path(sys.executable).parent / "vae-serve"
+VAE32 = "fashion-vae-32d"
 KEY = "a-cli-test-key"
 
 
@@ -68,8 +71,9 @@ def client(live_server: Server) -> Client:
 
 def test_help_lists_every_command_with_examples() -> None:
     text = succeeded(vae_serve("--help"))
-    for command in ("serve", "train", "export", "report", "evaluate", "models", "encode",
-                    "decode", "sample", "edit", "morph"):  # fmt: skip
+    for command in ("serve", "train", "export", "calibrate", "evaluate", "samplers", "map",
+                    "report", "classifier", "faces", "models", "encode", "decode", "sample",
+                    "edit", "morph", "score"):  # fmt: skip
         assert f"\n    {command} " in text, command
     assert "examples:" in text and "vae-serve edit -m" in text
     assert "+ATTR[=S]" in succeeded(vae_serve("edit", "--help"))
@@ -137,6 +141,59 @@ def test_morph_writes_a_gif_or_a_strip(live_server: Server, files: Path, tmp_pat
     succeeded(vae_serve("morph", "-m", VAE, *ends, "--steps", "5", "-o", str(strip),
                         url=live_server.url))  # fmt: skip
     assert pixels(strip).shape == (32, 5 * 32)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory, fashion_pngs: dict[str, list[bytes]]) -> Path:
+    """Six test images in a folder and a subfolder, one of them inverted."""
+    root = tmp_path_factory.mktemp("to-score")
+    (root / "more").mkdir()
+    for i, data in enumerate(fashion_pngs["Sneaker"][:5]):
+        (root / f"sneaker-{i}.png").write_bytes(data)
+    inverted = 255 - np.asarray(Image.open(io.BytesIO(fashion_pngs["Bag"][0])))
+    Image.fromarray(inverted).save(root / "more" / "inverted-bag.png")
+    return root
+
+
+def test_score_ranks_a_folder_and_writes_csv_json_and_maps(
+    live_server: Server, client: Client, folder: Path, tmp_path: Path
+) -> None:
+    table = succeeded(vae_serve("score", "-m", VAE32, str(folder), "--rank", url=live_server.url))
+    lines = table.strip().splitlines()
+    assert lines[0].split() == ["path", "score", "p_value", "anomalous"]
+    assert "inverted-bag.png" in lines[1] and "ANOMALOUS" in lines[1]  # most anomalous first
+    assert len(lines) == 1 + 6 + 1 and lines[-1].startswith("1 of 6 images anomalous")
+
+    out, maps = tmp_path / "scores.csv", tmp_path / "maps"
+    succeeded(vae_serve("score", "-m", VAE32, str(folder), "--all-scores", "--fpr", "0.01",
+                        "--batch", "4", "--maps", str(maps), "-o", str(out),
+                        url=live_server.url))  # fmt: skip
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    files = sorted(folder.rglob("*.png"))
+    assert [row["path"] for row in rows] == [str(p) for p in files]  # input order, both batches
+    expected = client.score(files, model=VAE32, fpr=0.01, all_scores=True)
+    for row, result in zip(rows, expected.results, strict=True):
+        assert float(row["score"]) == pytest.approx(result.score)
+        assert row["anomalous"] == str(result.anomalous) and float(row["fpr"]) == 0.01
+        assert float(row["elbo"]) == pytest.approx(result.scores["elbo"])  # type: ignore[index]
+        assert pixels(Path(row["map"])).shape == (32, 32)
+    as_json = tmp_path / "scores.json"
+    succeeded(vae_serve("score", "-m", VAE32, str(folder), "-o", str(as_json), url=live_server.url))
+    assert [r["path"] for r in json.loads(as_json.read_text())] == [str(p) for p in files]
+
+
+def test_score_says_what_is_wrong_in_one_line(live_server: Server, folder: Path) -> None:
+    url = live_server.url
+    assert "no such file or folder" in failed(vae_serve("score", "-m", VAE32, "nope/", url=url))
+    empty = folder / "more" / "empty"
+    empty.mkdir(exist_ok=True)
+    assert "no image files found" in failed(vae_serve("score", "-m", VAE32, str(empty), url=url))
+    line = failed(vae_serve("score", "-m", "fashion-ae-2d", str(folder), "--score", "nll", url=url))
+    assert "offers no score 'nll'" in line
+    assert "give .csv or .json" in failed(
+        vae_serve("score", "-m", VAE32, str(folder), "-o", str(folder / "x.txt"), url=url)
+    )
 
 
 def test_errors_are_one_line_and_a_non_zero_status(live_server: Server, files: Path) -> None:
