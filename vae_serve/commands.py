@@ -257,8 +257,10 @@ def run_score(args: argparse.Namespace) -> str:
                 all_scores=args.all_scores,
                 **request,
             )
-            rows += [_score_row(path, scores, result, args.maps) for path, result in
-                     zip(batch, scores.results, strict=True)]  # fmt: skip
+            rows += [
+                _score_row(start + i, path, scores, result, args.maps)
+                for i, (path, result) in enumerate(zip(batch, scores.results, strict=True))
+            ]
             progress.advance(len(batch))
             name = scores.score
     if args.rank:
@@ -282,7 +284,9 @@ def image_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def _score_row(path: Path, scores: Scores, result: Scored, maps: Path | None) -> dict[str, Any]:
+def _score_row(
+    index: int, path: Path, scores: Scores, result: Scored, maps: Path | None
+) -> dict[str, Any]:
     row: dict[str, Any] = {
         "path": str(path),
         "score": result.score,
@@ -294,7 +298,7 @@ def _score_row(path: Path, scores: Scores, result: Scored, maps: Path | None) ->
     row |= result.scores or {}
     if maps is not None and result.map is not None:
         maps.mkdir(parents=True, exist_ok=True)
-        target = maps / f"{path.stem}.map.png"
+        target = maps / f"{index:05d}-{path.stem}.map.png"  # numbered: names may repeat
         save(result.map[None], target)
         row["map"] = str(target)
     return row

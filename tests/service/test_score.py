@@ -21,10 +21,10 @@ with warnings.catch_warnings():
 from service.app import create_app
 from service.config import Settings
 from tests.service.helpers import assert_error, b64, png
+from training.anomaly import remove_calibration
 from training.datasets.fashion_mnist import load_fashion_mnist
 from vae_core import bundle
 from vae_core.calibration import ANOMALY
-from vae_core.files import write_json_atomic
 
 VAE, AE = "fashion-vae-32d", "fashion-ae-2d"
 
@@ -181,12 +181,7 @@ def test_bad_images_get_what_encode_gives(client: TestClient) -> None:
 @pytest.fixture
 def uncalibrated(models_copy: Path) -> Path:
     """fashion-vae-2d as a bundle exported before calibrations: no anomaly.npz, no record."""
-    target = models_copy / "fashion-vae-2d"
-    (target / ANOMALY).unlink()
-    manifest = bundle.read_manifest(target).model_dump(mode="json")
-    manifest["anomaly"] = None
-    manifest["files"] = bundle.checksums(target)
-    write_json_atomic(target / bundle.MANIFEST, manifest)
+    remove_calibration(models_copy / "fashion-vae-2d")
     return models_copy
 
 

@@ -30,6 +30,7 @@ from bench.harness import Server
 from tests.conftest import ROOT
 from tests.service.chromium import TIMEOUT_MS, chromium, offline_page
 from tests.service.helpers import png
+from training.anomaly import remove_calibration
 from training.datasets.fashion_mnist import load_fashion_mnist
 from training.latent_map import remove_latent_map
 
@@ -51,10 +52,11 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def locked_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """An API key, no data directory, and fashion-vae-2d without its latent map."""
+    """An API key, no data directory, and fashion-vae-2d without its latent map or calibration."""
     models = tmp_path_factory.mktemp("locked-models")
     shutil.copytree(model_dir / "fashion-vae-2d", models / "fashion-vae-2d")
     remove_latent_map(models / "fashion-vae-2d")
+    remove_calibration(models / "fashion-vae-2d")
     log = tmp_path_factory.mktemp("locked-log") / "server.log"
     with Server(models, {"VAE_SERVE_API_KEY": API_KEY}, log) as server:
         yield server
@@ -654,6 +656,11 @@ def test_a_bundle_without_a_map_says_so_and_everything_else_works(
             "python -m training map models/fashion-vae-2d"
         )
         expect(studio("map")).to_have_attribute("data-points", "0")
+        expect(studio("anomaly-missing")).to_contain_text("no anomaly calibration")
+        expect(studio("anomaly-missing")).to_contain_text(
+            "vae-serve calibrate models/fashion-vae-2d"
+        )
+        expect(studio("score-select")).to_be_hidden()
         before = studio.z_attr()
         studio("upload").set_input_files(payload("trouser.png", held_out[1].png))
         expect(studio("reconstruction-image")).to_have_attribute("src", BLOB)
@@ -700,6 +707,79 @@ def test_the_studio_fits_a_phone_and_works_from_the_keyboard(
         page.keyboard.press("ArrowRight")
         expect(slider).to_have_value("0.1")
         studio.changes(previewed)
+
+
+# ---------------------------------------------------------------------------------- anomaly
+
+
+def inverted(image: bytes) -> bytes:
+    return png(255 - np.asarray(Image.open(io.BytesIO(image))))
+
+
+def api_scores(api: httpx.Client, model: str, images: list[bytes], **options: object) -> dict:
+    body = {"images": [base64.b64encode(i).decode() for i in images], **options}
+    response = api.post(f"/v1/models/{model}/score", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_an_upload_shows_its_verdict_p_value_heatmap_and_place_on_the_histogram(
+    browser: Browser, live_server: Server, api: httpx.Client, held_out: list[HeldOut]
+) -> None:
+    model = "fashion-vae-32d"
+    normal, odd = held_out[7].png, inverted(held_out[2].png)
+    with open_studio(browser, live_server, model) as studio:
+        expect(studio("score-select")).to_be_visible()
+        for image, flagged in ((normal, "false"), (odd, "true")):
+            studio("upload").set_input_files(payload("upload.png", image))
+            verdict = studio("score-verdict")
+            expect(verdict).to_have_attribute("data-anomalous", flagged)
+            expected = api_scores(api, model, [image])
+            result = expected["results"][0]
+            expect(studio("score-pvalue")).to_contain_text(f"p-value {pvalue_text(result)}")
+            heatmap = studio("score-heatmap")
+            expect(heatmap).to_be_visible()
+            assert heatmap.evaluate("c => [c.width, c.height]") == [32, 32]
+            expect(studio("score-image")).to_have_attribute("src", re.compile("^data:image/png"))
+            histogram = studio("score-histogram")
+            expect(histogram).to_be_visible()
+            expect(histogram).to_have_attribute("data-score", str(result["score"]))
+        # The score picker re-scores the same upload by another score.
+        studio("score-select").select_option("elbo")
+        expect(studio("score-verdict")).to_contain_text("elbo")
+        expect(studio("score-pvalue")).to_contain_text(
+            pvalue_text(api_scores(api, model, [odd], score="elbo")["results"][0])
+        )
+
+
+def pvalue_text(result: dict) -> str:
+    """The p-value as the page writes it (util.js formatNumber, 4 digits)."""
+    value = result["p_value"]
+    return f"{value:.2e}".replace("e-0", "e-") if value < 1e-3 else f"{value:.4g}"
+
+
+def test_many_files_are_ranked_most_anomalous_first_with_their_maps(
+    browser: Browser, live_server: Server, api: httpx.Client, held_out: list[HeldOut]
+) -> None:
+    model = "fashion-vae-32d"
+    images = {f"normal-{i}.png": item.png for i, item in enumerate(held_out[:6])}
+    images |= {
+        "inverted-a.png": inverted(held_out[8].png),
+        "inverted-b.png": inverted(held_out[9].png),
+    }
+    expected = api_scores(api, model, list(images.values()))["results"]
+    by_score = sorted(zip((r["score"] for r in expected), images, strict=True), reverse=True)
+    ranking = [name for _, name in by_score]
+    with open_studio(browser, live_server, model) as studio:
+        studio("score-files").set_input_files([payload(n, data) for n, data in images.items()])
+        rows = studio("score-table").locator("tbody tr")
+        expect(rows).to_have_count(8)
+        assert [rows.nth(i).get_attribute("data-name") for i in range(8)] == ranking
+        assert set(ranking[:2]) == {"inverted-a.png", "inverted-b.png"}
+        expect(rows.first).to_have_attribute("data-anomalous", "true")
+        flagged = sum(r["anomalous"] for r in expected)
+        expect(studio("score-status")).to_contain_text(f"{flagged} of 8 anomalous")
+        assert rows.first.locator("img").count() == 2  # the image as the model sees it, its map
 
 
 # ------------------------------------------------------------------------------- screenshots

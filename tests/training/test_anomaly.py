@@ -17,7 +17,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from tests.training.conftest import TINY, tiny_run
-from training.anomaly import best_score, calibrate, ood_figures
+from training.anomaly import best_score, calibrate, ood_figures, remove_calibration
 from training.config import CalibrationConfig
 from training.datasets.ood import OOD_SETS, mnist_digits, ood_sets
 from training.datasets.splits import DatasetSplits
@@ -29,7 +29,6 @@ from training.models import VariationalAutoencoder
 from training.train import Checkpoint, train
 from vae_core import anomaly, bundle
 from vae_core.calibration import ANOMALY, OodFigures, ScoreRecord, leave_one_out_combined
-from vae_core.files import write_json_atomic
 from vae_core.graphs import load_autoencoder
 from vae_core.preprocess import Preprocessing
 
@@ -193,11 +192,7 @@ def test_calibrate_adds_a_calibration_to_a_bundle_without_one(
 
     target = tmp_path / "plain"
     shutil.copytree(exported["vae"][1], target)
-    (target / ANOMALY).unlink()
-    manifest = bundle.read_manifest(target).model_dump(mode="json")
-    manifest["anomaly"] = None
-    manifest["files"] = bundle.checksums(target)
-    write_json_atomic(target / bundle.MANIFEST, manifest)
+    remove_calibration(target)
     assert load_autoencoder(target).calibration is None
 
     calibrated = calibrate(target, small_fashion, CalibrationConfig(ood_images=0))
