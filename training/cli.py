@@ -26,9 +26,9 @@ from training.datasets.registry import (
     resolve_image_size,
 )
 from training.errors import ConfigError, TrainingError
-from training.vocabulary import Fit, Norm, Reconstruction, Upsample
+from training.vocabulary import Fit, Norm, Upsample
 from vae_core.latent_map import MAX_POINTS
-from vae_core.vocabulary import ModelKind, values
+from vae_core.vocabulary import ModelKind, Reconstruction, values
 
 if TYPE_CHECKING:
     from training.datasets.splits import DatasetSplits

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from training.errors import ConfigError
-from training.vocabulary import Activation, Fit, Norm, Reconstruction, Upsample
-from vae_core.vocabulary import LabelKind, ModelKind
+from training.vocabulary import Activation, Fit, Norm, Upsample
+from vae_core.vocabulary import LabelKind, ModelKind, Reconstruction
 
 
 @dataclass(frozen=True)

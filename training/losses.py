@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from training.models import ForwardPass
-from training.vocabulary import Reconstruction
+from vae_core.vocabulary import Reconstruction
 
 
 @dataclass

@@ -1,16 +1,12 @@
 """The words that training's configuration, command line and modules share, each declared once.
 
-Words that the bundle and the service share as well (the model kind, for one) are declared in
-`vae_core.vocabulary`.
+Words that the bundle and the service share as well (the model kind and the reconstruction loss,
+for two) are declared in `vae_core.vocabulary`.
 """
 
 from __future__ import annotations
 
 from typing import Literal
-
-Reconstruction = Literal["bce", "mse"]
-"""The reconstruction term of the loss: binary cross-entropy (pixels as Bernoulli probabilities,
-for Fashion-MNIST) or the sum of squared errors (for photographs)."""
 
 Norm = Literal["none", "batch"]
 """What follows each convolution before its activation: nothing, or batch normalisation."""

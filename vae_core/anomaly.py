@@ -38,7 +38,7 @@ from PIL import Image
 from vae_core.calibration import COMBINED, AnomalyInfo, Calibration
 from vae_core.graphs import Codes, OnnxAutoencoder
 from vae_core.sampling import GaussianMixture
-from vae_core.vocabulary import ModelKind, SamplerName, ScoreName
+from vae_core.vocabulary import ModelKind, Reconstruction, SamplerName, ScoreName
 
 BCE_EPS = 1e-7  # x_hat clamped to [eps, 1 - eps], as training's per-pixel BCE figures
 PNG_LEVEL = 9
@@ -73,7 +73,7 @@ _NEEDS_SAMPLES = {"elbo", "nll", "complexity"}
 class Likelihood:
     """log p(x|z) per image from decoded means x_hat [..., D] and images x [..., D]."""
 
-    kind: str  # "bce" or "mse"
+    kind: Reconstruction
     beta: float
 
     def log_p(self, x_hat: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -104,9 +104,7 @@ class Scorer:
         self.model = model
         self.kind = model.manifest.kind
         training = model.manifest.training
-        self.likelihood = Likelihood(
-            training.get("reconstruction", "bce"), float(training.get("beta", 1.0))
-        )
+        self.likelihood = Likelihood(training["reconstruction"], float(training["beta"]))
         self.elbo_samples, self.nll_samples = elbo_samples, nll_samples
         self.eps = np.random.default_rng(seed).standard_normal(
             (max(elbo_samples, nll_samples), model.latent_dim), dtype=np.float32

@@ -11,6 +11,11 @@ from typing import Literal, get_args
 ModelKind = Literal["ae", "vae"]
 """An autoencoder maps an image to a point; a VAE maps it to a normal distribution."""
 
+Reconstruction = Literal["bce", "mse"]
+"""The reconstruction term of the loss: binary cross-entropy (pixels as Bernoulli probabilities,
+for Fashion-MNIST) or the sum of squared errors (for photographs). The anomaly scores read the
+likelihood p(x|z) it implies."""
+
 PriorKind = Literal["standard_normal", "empirical_gaussian"]
 """Where codes are sampled from: N(0, I) (a VAE's prior), or the Gaussian fitted to the training
 codes (an AE has no prior of its own)."""

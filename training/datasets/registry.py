@@ -16,7 +16,7 @@ from training.datasets.fashion_mnist import FASHION_IMAGE_SIZE, load_fashion_mni
 from training.datasets.folder import FOLDER_DEFAULT_IMAGE_SIZE, FOLDER_IMAGE_SIZES, load_folder
 from training.datasets.splits import DatasetSplits, LoadOptions
 from training.errors import ConfigError, DatasetNotFound
-from training.vocabulary import Reconstruction
+from vae_core.vocabulary import Reconstruction
 
 Loader = Callable[[Path | None, int, LoadOptions], DatasetSplits]
 """(the data folder, or None for the dataset's usual places; the image side; the run's options)
