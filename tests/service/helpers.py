@@ -99,7 +99,6 @@ OVERLOADABLE = {
     "batching": "true",
     "batch_max_size": "4096",
     "batch_max_wait_ms": "1000",
-    "retry_after_s": "1",
 }
 
 
