@@ -149,6 +149,11 @@ class GuardedHttpTools(HttpToolsProtocol):
             return
         self._rejected = True
         self._stop_head_deadline()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A request before this one (pipelined) is still being answered: answer it, then
+            # close, rather than write this refusal into the middle of its response.
+            self.cycle.keep_alive = False
+            return
         body = orjson.dumps(error_body(code, message, path=self._path()))
         head = [STATUS_LINE[status]]
         head += [
@@ -204,14 +209,17 @@ class _Coalesced:
     uvicorn writes a response's head and its body separately, which costs two system calls (and
     two wake-ups of the client) where one does."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_ended", "_loop", "_pending", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._ended = False  # after write_eof nothing more can be sent: writes are dropped
 
     def write(self, data: bytes) -> None:
+        if self._ended:
+            return
         if not self._pending:
             self._loop.call_soon(self.flush)
         self._pending.append(data)
@@ -219,11 +227,12 @@ class _Coalesced:
     def flush(self) -> None:
         if self._pending:
             data, self._pending = b"".join(self._pending), []
-            if not self._transport.is_closing():
+            if not self._transport.is_closing() and not self._ended:
                 self._transport.write(data)
 
     def write_eof(self) -> None:
         self.flush()
+        self._ended = True
         self._transport.write_eof()
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.bodies import byte_count
 from service.errors import PayloadTooLarge, RequestTimeout, error_body
 from service.logs import AccessLog, request_id
 from service.metrics import Metrics
@@ -93,8 +94,8 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = header(scope, b"content-length") or ""
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        declared = byte_count(header(scope, b"content-length") or "")
+        if declared is not None and declared > self.max_bytes:
             scope.setdefault("state", {})[ERROR_CODE_STATE] = PayloadTooLarge.code
             await self._reject(scope["path"], send)
             return

@@ -19,7 +19,11 @@ from importlib.metadata import version
 from typing import Any
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.server import Server, ServerState
 
 __all__ = ["STATUS_LINE", "Config", "HttpToolsProtocol", "Server", "ServerState", "problems"]
@@ -41,6 +45,8 @@ PROTOCOL_METHODS = {
 PROTOCOL_ATTRIBUTES = ("app", "app_state", "loop", "limit_concurrency", "server_state",
                        "connections", "tasks", "cycle", "parser")  # fmt: skip
 STATUSES = (400, 408, 413, 414, 431, 503)  # the guard's own answers
+# What the guard reads or sets on the request being answered (`protocol.cycle`).
+CYCLE_ATTRIBUTES = ("response_complete", "keep_alive")
 
 
 def problems() -> list[str]:
@@ -71,6 +77,12 @@ def _protocol_problems() -> list[str]:
     ]
     if not hasattr(protocol.server_state, "default_headers"):
         found.append("ServerState has no default_headers (the guard's answers carry them)")
+    cycle_source = inspect.getsource(RequestResponseCycle.__init__)
+    found += [
+        f"RequestResponseCycle no longer sets self.{name} (service/http_guard.py uses it)"
+        for name in CYCLE_ATTRIBUTES
+        if f"self.{name} =" not in cycle_source
+    ]
     return found
 
 

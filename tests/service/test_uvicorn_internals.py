@@ -1,5 +1,6 @@
 """The HTTP guard and graceful shutdown use uvicorn's private parts, all through
-service/uvicorn_internals.py: this fails, naming what changed, when a uvicorn upgrade breaks them."""
+service/uvicorn_internals.py: this fails, naming what changed, when a uvicorn upgrade breaks
+them."""
 
 from __future__ import annotations
 
