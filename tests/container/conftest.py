@@ -42,6 +42,7 @@ from training.datasets.fashion_mnist import read_idx
 
 CONTAINER_DEPS = "sudo make container-deps"
 RUNTIME_TAG = "vae-serve:container-test"
+PROXY_TAG = "vae-serve-proxy:container-test"
 TRAIN_TAG = "vae-serve-train:container-test"
 BASE_TAG = "python:3.11-slim"
 TORCH_INDEX_PORT = 38271
@@ -108,10 +109,12 @@ def base_image(docker_engine: None) -> str:
     return BASE_TAG
 
 
-def build(target: str, tag: str, timeout: float, *extra: str) -> None:
+def build(target: str | None, tag: str, timeout: float, *extra: str) -> None:
+    """The image of Dockerfile's `target` (None: the one stage of the Dockerfile `extra` names)."""
     start = time.monotonic()
+    stage = ["--target", target] if target is not None else []
     run(
-        ["docker", "build", "--target", target, "--tag", tag, *extra, str(CONTEXT)],
+        ["docker", "build", *stage, "--tag", tag, *extra, str(CONTEXT)],
         timeout=timeout,
         env=os.environ | {"DOCKER_BUILDKIT": "0"},  # the classic builder uses the local base tag
     )
@@ -123,6 +126,13 @@ def build(target: str, tag: str, timeout: float, *extra: str) -> None:
 def runtime_image(base_image: str) -> str:
     build("runtime", RUNTIME_TAG, 900)
     return RUNTIME_TAG
+
+
+@pytest.fixture(scope="session")
+def proxy_image(base_image: str) -> str:
+    """The scaled profile's nginx, built on the same base as the service's image."""
+    build(None, PROXY_TAG, 900, "--file", str(CONTEXT / "deploy/compose/proxy.Dockerfile"))
+    return PROXY_TAG
 
 
 # ------------------------------------------------------------------------------ train image
