@@ -173,17 +173,17 @@ def test_a_custom_vector_written_through_the_proxy_is_served_by_every_replica(
     negative = [png_b64(pixels[i]) for i in np.flatnonzero(labels == ANKLE_BOOT)[:4]]
     name = f"trousers-{uuid.uuid4().hex[:6]}"
     headers = {"X-API-Key": API_KEY}
+    replicas = [replica_url(container) for container in scaled.containers("api")]
+    assert len(replicas) == 2
     url = f"{proxy_url(scaled)}/v1/models/{MODEL}/attributes/{name}"
     written = httpx.put(url, json={"positive": positive, "negative": negative},
                         headers=headers, timeout=60)  # fmt: skip
     wrote_at = time.monotonic()
     assert written.status_code == 201, written.text
     vector = written.json()["vector"]
-    replicas = scaled.containers("api")
-    assert len(replicas) == 2
     delays = []
     for replica in replicas:
-        base = f"{replica_url(replica)}/v1/models/{MODEL}"
+        base = f"{replica}/v1/models/{MODEL}"
         read = json_of(httpx.get(f"{base}/attributes/{name}", headers=headers, timeout=30))
         delays.append(time.monotonic() - wrote_at)
         assert read["vector"] == vector
