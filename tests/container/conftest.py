@@ -194,25 +194,32 @@ def train_image(base_image: str, torch_index: str) -> str:
 # -------------------------------------------------------------------------------------- stack
 
 
+def new_stack(
+    name: str,
+    folder: Path,
+    images: dict[str, str],
+    files: tuple[str, ...] = ("docker-compose.yml",),
+) -> Stack:
+    """A compose project on a free loopback port with the test's API key and `images`
+    (VAE_SERVE_*_IMAGE variables), and an empty .env: none of a developer's settings."""
+    require_tool("docker-compose", CONTAINER_DEPS)
+    env_file = folder / ".env"
+    env_file.write_text("")
+    port = free_port()
+    env = os.environ | images | {"VAE_SERVE_PUBLISH_PORT": str(port), "VAE_SERVE_API_KEY": API_KEY}
+    return Stack(f"{name}-{uuid.uuid4().hex[:8]}", port, env, env_file, files)
+
+
 @pytest.fixture(scope="session")
 def stack(runtime_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`docker-compose up -d` on a free port, its api healthy; `down -v` afterwards."""
-    require_tool("docker-compose", CONTAINER_DEPS)
-    env_file = tmp_path_factory.mktemp("compose") / ".env"  # none of a developer's settings
-    env_file.write_text("")
-    port = free_port()
-    env = os.environ | {
-        "VAE_SERVE_IMAGE": runtime_image,
-        "VAE_SERVE_TRAIN_IMAGE": TRAIN_TAG,
-        "VAE_SERVE_PUBLISH_PORT": str(port),
-        "VAE_SERVE_API_KEY": API_KEY,
-    }
-    stack = Stack(f"vae-serve-test-{uuid.uuid4().hex[:8]}", port, env, env_file)
+    images = {"VAE_SERVE_IMAGE": runtime_image, "VAE_SERVE_TRAIN_IMAGE": TRAIN_TAG}
+    stack = new_stack("vae-serve-test", tmp_path_factory.mktemp("compose"), images)
     start = time.monotonic()
     stack.compose("up", "-d", "--no-build")
     try:
         wait_healthy(stack.container(), timeout=180)
-        report(f"compose up to healthy in {time.monotonic() - start:.0f} s on 127.0.0.1:{port}")
+        report(f"compose up to healthy in {time.monotonic() - start:.0f} s on port {stack.port}")
         yield stack
     finally:
         stack.compose("down", "--volumes", "--timeout", "20", timeout=180)

@@ -21,9 +21,7 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.harness import free_port
-from tests.conftest import require_tool
-from tests.container.conftest import CONTAINER_DEPS
+from tests.container.conftest import new_stack
 from tests.container.helpers import API_KEY, Stack, json_of, png_b64, report, run, wait_healthy
 from tests.container.load import Load, Tally
 
@@ -39,25 +37,15 @@ def scaled(
     runtime_image: str, proxy_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """`docker-compose -f docker-compose.scaled.yml up -d`: two replicas and the proxy, healthy."""
-    require_tool("docker-compose", CONTAINER_DEPS)
+    images = {"VAE_SERVE_IMAGE": runtime_image, "VAE_SERVE_PROXY_IMAGE": proxy_image}
     folder = tmp_path_factory.mktemp("scaled")
-    env_file = folder / ".env"
-    env_file.write_text("")
-    port = free_port()
-    env = os.environ | {
-        "VAE_SERVE_IMAGE": runtime_image,
-        "VAE_SERVE_PROXY_IMAGE": proxy_image,
-        "VAE_SERVE_PUBLISH_PORT": str(port),
-        "VAE_SERVE_API_KEY": API_KEY,
-    }
-    stack = Stack(f"vae-serve-scaled-{uuid.uuid4().hex[:8]}", port, env, env_file,
-                  files=("docker-compose.scaled.yml",))  # fmt: skip
+    stack = new_stack("vae-serve-scaled", folder, images, files=("docker-compose.scaled.yml",))
     start = time.monotonic()
     stack.compose("up", "-d", "--no-build", timeout=300)
     try:
         for container in [*stack.containers("api"), stack.container("proxy")]:
             wait_healthy(container, timeout=180)
-        report(f"scaled stack healthy in {time.monotonic() - start:.0f} s on 127.0.0.1:{port}")
+        report(f"scaled stack healthy in {time.monotonic() - start:.0f} s on port {stack.port}")
         yield stack
     finally:
         stack.compose("down", "--volumes", "--timeout", "30", timeout=300)
