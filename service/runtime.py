@@ -16,7 +16,8 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from functools import partial, wraps
 from pathlib import Path
@@ -82,6 +83,19 @@ def in_chunks(run: Runner, batch: np.ndarray, rows: int) -> dict[str, np.ndarray
 
 # The weight of the newest job in the moving average of service time: about the last 50 jobs.
 SERVICE_TIME_WEIGHT = 0.02
+FINISHED_WINDOW = 64  # the last jobs whose end times measure the rate the pool finishes jobs at
+
+
+def drain_rate(concurrency: int, service_time: float, finished: Sequence[float]) -> float:
+    """Jobs a pool finishes per second, 0 before it has measured any: the better of two estimates.
+    `concurrency / service_time` (each job's time on a thread) is right when threads run jobs
+    side by side, but counts the time a thread waits for a core or the GIL as work; the rate the
+    last jobs ended at (`finished`, end times) is right while the pool is busy, but counts its
+    idle gaps. Each errs low, and a low rate refuses requests that would have fitted."""
+    per_thread = concurrency / service_time if service_time > 0 else 0.0
+    span = finished[-1] - finished[0] if len(finished) > 1 else 0.0
+    observed = (len(finished) - 1) / span if span > 0 else 0.0
+    return max(per_thread, observed)
 
 
 class InferencePool:
@@ -113,6 +127,7 @@ class InferencePool:
         self.latency_budget = latency_budget
         self.on_refusal = on_refusal
         self.service_time = 0.0  # seconds a job holds a thread: a moving average
+        self.finished: deque[float] = deque(maxlen=FINISHED_WINDOW)  # end times of the last jobs
         self._admitted = 0
         self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -154,9 +169,10 @@ class InferencePool:
 
     def expected_wait(self, admitted: int | None = None) -> float:
         """Seconds a job admitted now would wait for a thread: the jobs ahead of it over the
-        drain rate (`concurrency` jobs per `service_time`)."""
+        drain rate (0 while nothing is measured)."""
         ahead = (self._admitted if admitted is None else admitted) + 1 - self.concurrency
-        return max(0, ahead) * self.service_time / self.concurrency
+        rate = drain_rate(self.concurrency, self.service_time, self.finished)
+        return max(0, ahead) / rate if rate > 0 else 0.0
 
     def refusal(self) -> Overloaded | None:
         """Why a job would be refused now (counted as a refusal), or None if it would be admitted:
@@ -168,10 +184,10 @@ class InferencePool:
             return None
         if self.on_refusal is not None:
             self.on_refusal()
-        drain_rate = self.concurrency / self.service_time if self.service_time else math.inf
+        rate = drain_rate(self.concurrency, self.service_time, self.finished)
         # Until the wait fits the budget again (or the queue has room), at this drain rate.
-        clear = max(wait - self.latency_budget, (admitted + 1 - self.capacity) / drain_rate)
-        retry_after = max(1, math.ceil(clear))
+        excess = (admitted + 1 - self.capacity) / rate if rate > 0 else 0.0
+        retry_after = max(1, math.ceil(max(wait - self.latency_budget, excess)))
         reason = (
             f"the queue is full ({self.capacity} requests running or queued)"
             if full
@@ -182,7 +198,7 @@ class InferencePool:
             f"the server is at capacity: {reason}; retry in {retry_after} s",
             {"expected_wait_s": round(wait, 3), "latency_budget_s": self.latency_budget,
              "admitted": admitted, "capacity": self.capacity,
-             "drain_rate_per_s": round(drain_rate, 1) if self.service_time else None,
+             "drain_rate_per_s": round(rate, 1) if rate > 0 else None,
              "retry_after_s": retry_after},
             headers={"Retry-After": str(retry_after)},
         )  # fmt: skip
@@ -202,6 +218,7 @@ class InferencePool:
         """Free a job's slot and fold its time into the drain rate."""
         with self._lock:
             self._admitted -= 1
+            self.finished.append(time.perf_counter())
             if self.service_time:
                 self.service_time += SERVICE_TIME_WEIGHT * (seconds - self.service_time)
             else:
