@@ -14,9 +14,12 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from PIL import Image
 
 VAE = "fashion-vae-2d"
+# Cases the fuzzer sent, by property (tests/service/test_fuzz.py), for the end of the run's summary.
+FUZZ_CASES = pytest.StashKey[dict[str, int]]()
 
 
 def png(pixels: np.ndarray) -> bytes:

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from bench.harness import Server
 from tests.service.conftest import serve
-from tests.service.helpers import VAE
+from tests.service.helpers import FUZZ_CASES, VAE
 
 API_KEY = "fuzzing-key-0123"
 SEED = 20261124
@@ -55,14 +55,9 @@ def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report_cases(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    total = sum(CASES.values())
-    lines = [f"fuzzing: {total} cases sent (each must be answered < 500, in its error shape)"]
-    lines += [f"  {name}: {count}" for name, count in CASES.items()]
-    if reporter is not None:
-        reporter.write_line("\n" + "\n".join(lines))
+def report_cases(request: pytest.FixtureRequest) -> None:
+    """The counts reach the run's closing summary (tests/service/conftest.py)."""
+    request.config.stash[FUZZ_CASES] = CASES
 
 
 # ------------------------------------------------------------------------------- strategies
