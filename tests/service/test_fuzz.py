@@ -11,6 +11,7 @@ cases tried is printed at the end of the run (fuzzing: N cases)."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import string
 from collections.abc import Iterator
@@ -38,8 +39,11 @@ V2_HEADER = orjson.dumps(
                  "parameters": {"binary_data_size": 8}}]}
 )  # fmt: skip
 V2_BINARY = b"\0\0\x80>\0\0\0\xbf"  # Z as little-endian float32
+# Cases per property: 500 in the suite (a fixed seed, so every run sends the same ones); more with
+# VAE_SERVE_FUZZ_EXAMPLES for a deeper run by hand.
+EXAMPLES = int(os.environ.get("VAE_SERVE_FUZZ_EXAMPLES", "500"))
 FUZZ = settings(
-    max_examples=1000, deadline=None, database=None,
+    max_examples=EXAMPLES, deadline=None, database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )  # fmt: skip
 CASES: dict[str, int] = {}  # test -> cases sent
