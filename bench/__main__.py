@@ -29,12 +29,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import uvloop
 
+from bench import overload
 from bench.anomaly import score_parts, score_work
 from bench.harness import (
     PEAK_GROWTH_MB,
@@ -486,6 +488,14 @@ def head_to_head(
     ]
 
 
+def overload_peer(config: Config, stem: Path) -> tuple[Server, Call]:
+    """MLServer on the same decoder, for the overload rows."""
+    decoder = str(config.model_dir / config.model / "decoder.onnx")
+    server, requests = start(mlserver(config, stem.with_name(f"{stem.name}-work"), decoder),
+                             config, stem)  # fmt: skip
+    return server, requests["decode"]
+
+
 def first_code(config: Config) -> tuple[int, list[float]]:
     """The latent size and the one code every decode row sends (the same as `calls`)."""
     dim = read_manifest(config.model_dir / config.model).latent_dim
@@ -550,10 +560,14 @@ def main(argv: list[str] | None = None) -> int:
     stem = results_stem("load")
     before = load_average()
     results, startup, memory = bench(config, stem)
+    peer = None if config.peers is None else partial(overload_peer, config, stem)
+    overloaded = overload.run(config.model_dir, config.model, config.duration, stem,
+                              config.max_requests, peer)  # fmt: skip
     raw = raw_throughput(config)
     after = load_average()
     checks = targets(results, raw, memory, startup, config)
     table = markdown(results, raw, memory, checks, config, (before, after))
+    table += overload.markdown(overloaded)
     report = {
         "config": {
             **asdict(config),
@@ -567,6 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         "raw_onnxruntime": raw,
         "memory_mb": asdict(memory),
         "targets": checks,
+        "overload": overload.records(overloaded),
     }
     write_results(stem, report, table)
     print()

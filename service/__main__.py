@@ -18,9 +18,10 @@ from pydantic import ValidationError
 
 from service.app import create_app
 from service.config import LogLevel, Settings
+from service.http_guard import GuardedHttpTools, HttpLimits
 from service.logs import configure_logging
-from service.protocol import GuardedHttpTools, HttpLimits
 from service.runtime import return_freed_memory
+from service.uvicorn_internals import problems
 
 FACTORY = "service.__main__:app_from_environment"
 
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         settings = settings_from(argv)
     except ValidationError as exc:
         sys.exit(f"invalid settings:\n{exc}")
+    if found := problems():  # the HTTP guard or graceful shutdown would break at run time
+        sys.exit("this uvicorn is not the one the service was written for:\n" + "\n".join(found))
     configure_logging(settings.log_level)
     return_freed_memory()
     signal.signal(signal.SIGTERM, _exit_cleanly)

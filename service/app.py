@@ -18,6 +18,7 @@ from service.attributes import AttributeStore
 from service.config import Settings
 from service.dependencies import Services, require_api_key
 from service.handlers import install_handlers
+from service.http_guard import ADMISSION_STATE
 from service.imaging import ImageLimits
 from service.metrics import Metrics
 from service.middleware import REQUEST_ID_HEADER, BodyLimit, RequestObserver
@@ -32,6 +33,7 @@ from service.registry import ModelRegistry
 from service.runtime import BatchingOptions, InferencePool, RuntimeOptions, load_model
 from service.schemas.requests import REQUEST_MODELS
 from service.schemas.v2 import GRAPHS as V2_GRAPHS
+from service.shutdown import Drain, drain_on_sigterm
 
 logger = logging.getLogger("vae_serve")
 
@@ -89,7 +91,10 @@ def create_app(settings: Settings) -> FastAPI:
             expose_headers=[REQUEST_ID_HEADER],
         )
     app.add_middleware(
-        RequestObserver, metrics=services.metrics, known_model=partial(_known, services.registry)
+        RequestObserver,
+        metrics=services.metrics,
+        known_model=partial(_known, services.registry),
+        closing=lambda: services.drain.active,  # draining: clients reconnect elsewhere
     )
     return app
 
@@ -114,7 +119,8 @@ def _services(settings: Settings) -> Services:
         settings.inference_concurrency,
         max_queue=settings.inference_queue,
         timeout=settings.inference_timeout_s,
-        retry_after=settings.retry_after_s,
+        latency_budget=settings.latency_budget_s,
+        on_refusal=metrics.count_refusal,
     )
     metrics.track_pool(lambda: pool.admitted, pool.capacity)
     limits = ImageLimits(settings.max_image_pixels, settings.max_request_pixels)
@@ -123,6 +129,7 @@ def _services(settings: Settings) -> Services:
         registry=registry,
         pool=pool,
         metrics=metrics,
+        drain=Drain(),
         models=ModelOperations(registry, attributes, pool),
         latent=LatentOperations(attributes, limits, pool, settings.max_items),
         attributes=AttributeOperations(attributes, limits, pool, settings.max_items),
@@ -138,9 +145,11 @@ def _known(registry: ModelRegistry, name: str) -> bool:
     return registry.known(name) or (graph in V2_GRAPHS and registry.known(bundle))
 
 
-def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    services: Services,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, object]]]:
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         start = time.perf_counter()
         results = await anyio.to_thread.run_sync(services.registry.load_all)
         serving = sum(r.outcome == "added" for r in results)
@@ -150,7 +159,12 @@ def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextMan
             extra={"model_dir": str(services.settings.model_dir)},
         )  # fmt: skip
         watch = services.registry.watch(services.settings.disk_check_interval_s)
-        yield
+        restore = drain_on_sigterm(services.drain, services.settings.drain_s)
+        # The lifespan's state reaches the HTTP guard (uvicorn's app_state): it asks the pool
+        # before a request's body is read.
+        yield {ADMISSION_STATE: services.pool.refusal}
+        if restore is not None:
+            restore()
         watch.stop()
         services.pool.close()
 

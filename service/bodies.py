@@ -134,6 +134,20 @@ def _form_item(key: str, value: bytes | str) -> Any:
         return value
 
 
+# Larger than any body: a count of more digits reads as this (int() refuses over 4300 digits).
+HUGE_COUNT = 10**18
+
+
+def byte_count(text: str) -> int | None:
+    """A count of bytes in a header (Content-Length, Inference-Header-Content-Length): ASCII
+    digits only, else None (`str.isdigit` also takes '²' and '٣', which int() does not), of any
+    length (a count past 18 digits reads as HUGE_COUNT)."""
+    if not text.isascii() or not text.isdigit():
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else HUGE_COUNT
+
+
 def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
     """Pydantic errors without the offending input (it may be megabytes of base64)."""
     return [

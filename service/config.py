@@ -79,13 +79,23 @@ class Settings(BaseSettings):
         "thread pool off the event loop. Defaults to the number of CPUs. With batching on, this "
         "also bounds how many requests can meet in one batch: raise it (e.g. to 64).",
     )
+    latency_budget_s: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Admission by time: a request whose expected wait for an inference slot (the "
+        "requests ahead of it over the measured drain rate) is over this many seconds is refused "
+        "at once with 503 `overloaded` and a `Retry-After` computed from the drain rate, before "
+        "its body is read. A fast model thus queues many requests and a slow one few.",
+    )
     inference_queue: int = Field(
-        64,
+        1024,
         ge=0,
         le=100_000,
-        description="Requests that may wait for an inference slot. Past inference_concurrency + "
-        "inference_queue, a request is refused at once with 503 and `Retry-After` instead of "
-        "queueing, so latency and memory stay bounded.",
+        description="Hard bound on the requests waiting for an inference slot, for memory (each "
+        "holds its body): past inference_concurrency + inference_queue a request is refused with "
+        "503 whatever its expected wait. The latency budget refuses long before, normally.",
     )
     inference_timeout_s: float = Field(
         30.0,
@@ -94,11 +104,8 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         description="Longest a request's inference (queueing included) may take; 504 past it.",
     )
-    retry_after_s: int = Field(
-        1, ge=1, le=3600, description="The `Retry-After` of an overload 503, in seconds."
-    )
     max_connections: int = Field(
-        512,
+        1024,
         ge=1,
         le=100_000,
         description="Open connections and in-flight requests per worker; past it, a request "
@@ -138,8 +145,19 @@ class Settings(BaseSettings):
         gt=0,
         le=3600,
         allow_inf_nan=False,
-        description="On SIGTERM, stop accepting and let in-flight requests finish for at most "
-        "this long, then exit.",
+        description="On SIGTERM, after drain_s: stop accepting and let in-flight requests "
+        "(those queued for the inference pool or the batcher too) finish for at most this long, "
+        "then exit.",
+    )
+    drain_s: float = Field(
+        0.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="On SIGTERM, how long to keep serving with /readyz (and V2 readiness) "
+        "answering 503 and every response closing its connection, so that a load balancer or "
+        "Kubernetes sees the replica leave before it stops accepting connections. 0 (a lone "
+        "process): stop accepting at once. A second SIGTERM ends the wait.",
     )
     disk_check_interval_s: float = Field(
         1.0,

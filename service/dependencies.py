@@ -30,6 +30,7 @@ from service.operations.v2 import InferenceOperations
 from service.registry import Loaded, ModelRegistry
 from service.runtime import InferencePool
 from service.schemas.fields import CUSTOM_NAME_PATTERN
+from service.shutdown import Drain
 from vae_core.graphs import OnnxAutoencoder
 
 
@@ -41,6 +42,7 @@ class Services:
     registry: ModelRegistry
     pool: InferencePool
     metrics: Metrics
+    drain: Drain  # set on SIGTERM: not ready, connections closed after each response
     models: ModelOperations
     latent: LatentOperations
     attributes: AttributeOperations

@@ -41,6 +41,11 @@ class Metrics:
             "vae_serve_batch_size", "Rows per ONNX Runtime run (merged runs when batching).",
             ["model", "graph"], buckets=BATCH_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.refusals = Counter(
+            "vae_serve_inference_refused", "Requests refused at once because their expected wait "
+            "was over the latency budget (or the queue was full): 503 overloaded.",
+            registry=self.registry,
+        )  # fmt: skip
         # Label children by their values: `labels()` validates and locks on every call. Bounded:
         # endpoints are route templates, models known names, statuses the few the app answers.
         self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
@@ -61,6 +66,10 @@ class Metrics:
         latency.observe(seconds)
         if status >= 400:
             self.errors.labels(method, endpoint, model, str(status), code).inc()
+
+    def count_refusal(self) -> None:
+        """One request refused by the inference pool's admission (from any thread)."""
+        self.refusals.inc()
 
     def observe_inference(self, model: str, graph: str, seconds: float, rows: int) -> None:
         children = self._inference_children.get((model, graph))

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.bodies import byte_count
 from service.errors import PayloadTooLarge, RequestTimeout, error_body
 from service.logs import AccessLog, request_id
 from service.metrics import Metrics
@@ -21,6 +22,7 @@ from service.metrics import Metrics
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_CLOSE = (b"connection", b"close")
 ERROR_CODE_STATE = "error_code"  # set by the error handler in the request state, for the metrics
 
 
@@ -33,11 +35,13 @@ class RequestObserver:
         metrics: Metrics,
         known_model: Callable[[str], bool],
         access_log: AccessLog | None = None,
+        closing: Callable[[], bool] = lambda: False,
     ):
         self.app = app
         self.metrics = metrics
         self.known_model = known_model
         self.access_log = access_log or AccessLog()
+        self.closing = closing  # True: every response closes its connection (a draining replica)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +58,8 @@ class RequestObserver:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), rid_header]
+                extra = (rid_header, _CLOSE) if self.closing() else (rid_header,)
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:
@@ -89,8 +94,8 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = header(scope, b"content-length") or ""
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        declared = byte_count(header(scope, b"content-length") or "")
+        if declared is not None and declared > self.max_bytes:
             scope.setdefault("state", {})[ERROR_CODE_STATE] = PayloadTooLarge.code
             await self._reject(scope["path"], send)
             return
@@ -144,6 +149,11 @@ def header(scope: Scope, name: bytes) -> str | None:
 def _request_id(offered: str | None) -> str:
     if offered is not None and _SANE_REQUEST_ID.fullmatch(offered):
         return offered
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """A request id of our own."""
     # Unique, not secret: the Mersenne Twister (seeded from os.urandom in each process; uvicorn
     # spawns its workers) with no system call per request, where uuid4 makes one.
     return f"{random.getrandbits(128):032x}"

@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import contextvars
 import ctypes
+import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from functools import partial, wraps
 from pathlib import Path
@@ -79,25 +81,53 @@ def in_chunks(run: Runner, batch: np.ndarray, rows: int) -> dict[str, np.ndarray
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
+# The weight of the newest job in the moving average of service time: about the last 50 jobs.
+SERVICE_TIME_WEIGHT = 0.02
+FINISHED_WINDOW = 64  # the last jobs whose end times measure the rate the pool finishes jobs at
+
+
+def drain_rate(concurrency: int, service_time: float, finished: Sequence[float]) -> float:
+    """Jobs a pool finishes per second, 0 before it has measured any: the better of two estimates.
+    `concurrency / service_time` (each job's time on a thread) is right when threads run jobs
+    side by side, but counts the time a thread waits for a core or the GIL as work; the rate the
+    last jobs ended at (`finished`, end times) is right while the pool is busy, but counts its
+    idle gaps. Each errs low, and a low rate refuses requests that would have fitted."""
+    per_thread = concurrency / service_time if service_time > 0 else 0.0
+    span = finished[-1] - finished[0] if len(finished) > 1 else 0.0
+    observed = (len(finished) - 1) / span if span > 0 else 0.0
+    return max(per_thread, observed)
+
+
 class InferencePool:
     """Runs blocking inference work (parsing, decoding images, ONNX, PNG) in its own worker
     threads, at most `concurrency` jobs at once, so the event loop stays free.
 
-    Bounded: at most `concurrency + max_queue` jobs are admitted (running or waiting); past that a
-    call raises Overloaded (503 + Retry-After) at once. A call that takes longer than `timeout`
-    seconds, waiting included, raises InferenceTimeout (504); its job is dropped if it has not
-    started, and keeps its slot until it ends if it has, so the bound always holds.
+    Admission is by time: a job is refused at once (Overloaded: 503 with `Retry-After`) when the
+    wait it would face, the jobs ahead of it divided by the measured drain rate, is over
+    `latency_budget` seconds; `max_queue` waiting jobs is a hard bound besides, for memory. A
+    fast model so queues many requests and a slow one few, and a refusal costs a comparison
+    (`refusal()`, which the HTTP guard asks before a request's body is read). A call that takes
+    longer than `timeout` seconds, waiting included, raises InferenceTimeout (504); its job is
+    dropped if it has not started, and keeps its slot until it ends if it has, so the bound holds.
 
     Lean on the event loop (a request pays one future, one timer and one wake-up): jobs go to the
     threads through a SimpleQueue, and each result comes back with one call_soon_threadsafe."""
 
     def __init__(
-        self, concurrency: int, max_queue: int = 64, timeout: float = 30.0, retry_after: int = 1
+        self,
+        concurrency: int,
+        max_queue: int = 1024,
+        timeout: float = 30.0,
+        latency_budget: float = 2.0,
+        on_refusal: Callable[[], None] | None = None,
     ):
         self.concurrency = concurrency
         self.capacity = concurrency + max_queue
         self.timeout = timeout
-        self.retry_after = retry_after
+        self.latency_budget = latency_budget
+        self.on_refusal = on_refusal
+        self.service_time = 0.0  # seconds a job holds a thread: a moving average
+        self.finished: deque[float] = deque(maxlen=FINISHED_WINDOW)  # end times of the last jobs
         self._admitted = 0
         self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -137,20 +167,62 @@ class InferencePool:
         for thread in threads:
             thread.join()
 
+    def expected_wait(self, admitted: int | None = None) -> float:
+        """Seconds a job admitted now would wait for a thread: the jobs ahead of it over the
+        drain rate (0 while nothing is measured)."""
+        ahead = (self._admitted if admitted is None else admitted) + 1 - self.concurrency
+        rate = drain_rate(self.concurrency, self.service_time, self.finished)
+        return max(0, ahead) / rate if rate > 0 else 0.0
+
+    def refusal(self) -> Overloaded | None:
+        """Why a job would be refused now (counted as a refusal), or None if it would be admitted:
+        its wait over the latency budget, or the queue at its bound. Lock-free: a snapshot."""
+        admitted = self._admitted
+        wait = self.expected_wait(admitted)
+        full = admitted >= self.capacity
+        if wait <= self.latency_budget and not full:
+            return None
+        if self.on_refusal is not None:
+            self.on_refusal()
+        rate = drain_rate(self.concurrency, self.service_time, self.finished)
+        # Until the wait fits the budget again (or the queue has room), at this drain rate.
+        excess = (admitted + 1 - self.capacity) / rate if rate > 0 else 0.0
+        retry_after = max(1, math.ceil(max(wait - self.latency_budget, excess)))
+        reason = (
+            f"the queue is full ({self.capacity} requests running or queued)"
+            if full
+            else f"a request now would wait {wait:.2f} s, over the latency budget of "
+            f"{self.latency_budget:g} s"
+        )
+        return Overloaded(
+            f"the server is at capacity: {reason}; retry in {retry_after} s",
+            {"expected_wait_s": round(wait, 3), "latency_budget_s": self.latency_budget,
+             "admitted": admitted, "capacity": self.capacity,
+             "drain_rate_per_s": round(rate, 1) if rate > 0 else None,
+             "retry_after_s": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )  # fmt: skip
+
     def _admit(self) -> None:
         with self._lock:
-            if self._admitted >= self.capacity:
-                raise Overloaded(
-                    f"the server is at capacity ({self.capacity} requests running or queued); "
-                    f"retry in {self.retry_after} s",
-                    {"capacity": self.capacity, "retry_after_s": self.retry_after},
-                    headers={"Retry-After": str(self.retry_after)},
-                )
+            refusal = self.refusal()
+            if refusal is not None:
+                raise refusal
             self._admitted += 1
 
     def _release(self) -> None:
         with self._lock:
             self._admitted -= 1
+
+    def _finished(self, seconds: float) -> None:
+        """Free a job's slot and fold its time into the drain rate."""
+        with self._lock:
+            self._admitted -= 1
+            self.finished.append(time.perf_counter())
+            if self.service_time:
+                self.service_time += SERVICE_TIME_WEIGHT * (seconds - self.service_time)
+            else:
+                self.service_time = seconds
 
     def _start_threads(self) -> None:
         with self._lock:
@@ -189,12 +261,13 @@ class InferencePool:
                 continue
             result: object = None
             error: BaseException | None = None
+            start = time.perf_counter()
             try:
                 result = job.call()
             except BaseException as exc:  # the caller re-raises it on the loop
                 error = exc
-            self._release()  # before the caller resumes: its slot is free when it sees the result
-            job.settle(result, error)
+            self._finished(time.perf_counter() - start)  # its slot is free before the caller
+            job.settle(result, error)  # resumes
 
 
 class _Job:

@@ -24,10 +24,13 @@ class ModelOperations:
         self.attributes = attributes
         self.pool = pool
 
-    def readiness(self) -> Readiness:
-        """Cheap (the disk watcher's last result, no file read): answered on the event loop."""
+    def readiness(self, draining: bool = False) -> Readiness:
+        """Cheap (the disk watcher's last result, no file read): answered on the event loop. A
+        draining replica (shutting down) is not ready, whatever its models."""
         return Readiness(
-            ready=self.registry.ready, models=[_state(e) for e in self.registry.entries()]
+            ready=self.registry.ready and not draining,
+            models=[_state(e) for e in self.registry.entries()],
+            draining=draining,
         )
 
     @in_pool

@@ -16,7 +16,7 @@ import orjson
 from pydantic import ValidationError
 
 from service import __version__
-from service.bodies import validation_detail
+from service.bodies import byte_count, validation_detail
 from service.errors import InvalidInput, ModelNotFound, ModelUnavailable
 from service.registry import ModelRegistry
 from service.runtime import InferencePool, in_pool
@@ -145,12 +145,13 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     """The JSON header and the binary tensor data after it."""
     if header_length is None:
         return body, b""
-    if not header_length.isdigit() or not 0 < int(header_length) <= len(body):
+    length = byte_count(header_length)
+    if length is None or not 0 < length <= len(body):
         raise InvalidInput(
             f"{HEADER_LENGTH} must be the JSON header's length in bytes, between 1 and the "
             f"body's {len(body)}; got {header_length[:32]!r}"
         )
-    return body[: int(header_length)], body[int(header_length) :]
+    return body[:length], body[length:]
 
 
 def _check_header_size(header: bytes, max_values: int) -> None:

@@ -21,11 +21,12 @@ ERRORS = {
     422: "Invalid input: wrong latent dimension, NaN or infinite values, counts, steps or "
     "strengths out of range, unknown fields, malformed JSON or multipart.",
     500: "Unexpected server fault (a bug); the body says nothing more.",
-    503: "Overloaded: more requests running or queued than VAE_SERVE_INFERENCE_CONCURRENCY + "
-    "VAE_SERVE_INFERENCE_QUEUE (code `overloaded`, with `Retry-After`); or more open connections "
-    "than VAE_SERVE_MAX_CONNECTIONS (also `overloaded`; the connection is then closed); or the "
-    "model's "
-    "bundle is broken (see GET /v1/models); or custom vectors have no data directory configured.",
+    503: "Overloaded: the request would wait longer than VAE_SERVE_LATENCY_BUDGET_S for inference "
+    "(the requests ahead over the measured drain rate), or VAE_SERVE_INFERENCE_QUEUE are already "
+    "waiting (code `overloaded`, with `Retry-After` from the drain rate, answered before the body "
+    "is read); or more open connections than VAE_SERVE_MAX_CONNECTIONS (also `overloaded`; the "
+    "connection is then closed); or the model's bundle is broken (see GET /v1/models); or custom "
+    "vectors have no data directory configured.",
     504: "The request's inference took longer than VAE_SERVE_INFERENCE_TIMEOUT_S.",
 }
 RETRY_AFTER = {

@@ -19,11 +19,16 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     operation_id="readyz",
-    summary="Readiness: every valid bundle loaded and warmed, and at least one",
-    responses={503: {"model": Readiness, "description": "Not ready yet, or no model serves."}},
+    summary="Readiness: every valid bundle loaded and warmed, and at least one; not shutting down",
+    responses={
+        503: {
+            "model": Readiness,
+            "description": "Not ready yet, no model serves, or draining before shutdown.",
+        }
+    },
 )
 async def readyz(services: ServicesDep, response: Response) -> Readiness:
-    readiness = services.models.readiness()
+    readiness = services.models.readiness(draining=services.drain.active)
     response.status_code = status.HTTP_200_OK if readiness.ready else 503
     return readiness
 

@@ -45,7 +45,7 @@ async def server_live() -> Liveness:
 
 @OPEN.get("/health/ready", operation_id="v2_server_ready")
 async def server_ready(services: ServicesDep, response: Response) -> ServerReadiness:
-    ready = services.registry.ready
+    ready = services.registry.ready and not services.drain.active
     response.status_code = status.HTTP_200_OK if ready else NOT_READY
     return ServerReadiness(ready=ready)
 

@@ -40,6 +40,9 @@ class ModelState(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     models: list[ModelState]
+    draining: bool = Field(
+        False, description="Shutting down (SIGTERM): still answering, soon to stop accepting."
+    )
 
 
 class ModelSummary(ModelState):

@@ -42,6 +42,7 @@ from training.datasets.fashion_mnist import read_idx
 
 CONTAINER_DEPS = "sudo make container-deps"
 RUNTIME_TAG = "vae-serve:container-test"
+PROXY_TAG = "vae-serve-proxy:container-test"
 TRAIN_TAG = "vae-serve-train:container-test"
 BASE_TAG = "python:3.11-slim"
 TORCH_INDEX_PORT = 38271
@@ -108,10 +109,12 @@ def base_image(docker_engine: None) -> str:
     return BASE_TAG
 
 
-def build(target: str, tag: str, timeout: float, *extra: str) -> None:
+def build(target: str | None, tag: str, timeout: float, *extra: str) -> None:
+    """The image of Dockerfile's `target` (None: the one stage of the Dockerfile `extra` names)."""
     start = time.monotonic()
+    stage = ["--target", target] if target is not None else []
     run(
-        ["docker", "build", "--target", target, "--tag", tag, *extra, str(CONTEXT)],
+        ["docker", "build", *stage, "--tag", tag, *extra, str(CONTEXT)],
         timeout=timeout,
         env=os.environ | {"DOCKER_BUILDKIT": "0"},  # the classic builder uses the local base tag
     )
@@ -123,6 +126,13 @@ def build(target: str, tag: str, timeout: float, *extra: str) -> None:
 def runtime_image(base_image: str) -> str:
     build("runtime", RUNTIME_TAG, 900)
     return RUNTIME_TAG
+
+
+@pytest.fixture(scope="session")
+def proxy_image(base_image: str) -> str:
+    """The scaled profile's nginx, built on the same base as the service's image."""
+    build(None, PROXY_TAG, 900, "--file", str(CONTEXT / "deploy/compose/proxy.Dockerfile"))
+    return PROXY_TAG
 
 
 # ------------------------------------------------------------------------------ train image
@@ -184,25 +194,32 @@ def train_image(base_image: str, torch_index: str) -> str:
 # -------------------------------------------------------------------------------------- stack
 
 
+def new_stack(
+    name: str,
+    folder: Path,
+    images: dict[str, str],
+    files: tuple[str, ...] = ("docker-compose.yml",),
+) -> Stack:
+    """A compose project on a free loopback port with the test's API key and `images`
+    (VAE_SERVE_*_IMAGE variables), and an empty .env: none of a developer's settings."""
+    require_tool("docker-compose", CONTAINER_DEPS)
+    env_file = folder / ".env"
+    env_file.write_text("")
+    port = free_port()
+    env = os.environ | images | {"VAE_SERVE_PUBLISH_PORT": str(port), "VAE_SERVE_API_KEY": API_KEY}
+    return Stack(f"{name}-{uuid.uuid4().hex[:8]}", port, env, env_file, files)
+
+
 @pytest.fixture(scope="session")
 def stack(runtime_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`docker-compose up -d` on a free port, its api healthy; `down -v` afterwards."""
-    require_tool("docker-compose", CONTAINER_DEPS)
-    env_file = tmp_path_factory.mktemp("compose") / ".env"  # none of a developer's settings
-    env_file.write_text("")
-    port = free_port()
-    env = os.environ | {
-        "VAE_SERVE_IMAGE": runtime_image,
-        "VAE_SERVE_TRAIN_IMAGE": TRAIN_TAG,
-        "VAE_SERVE_PUBLISH_PORT": str(port),
-        "VAE_SERVE_API_KEY": API_KEY,
-    }
-    stack = Stack(f"vae-serve-test-{uuid.uuid4().hex[:8]}", port, env, env_file)
+    images = {"VAE_SERVE_IMAGE": runtime_image, "VAE_SERVE_TRAIN_IMAGE": TRAIN_TAG}
+    stack = new_stack("vae-serve-test", tmp_path_factory.mktemp("compose"), images)
     start = time.monotonic()
     stack.compose("up", "-d", "--no-build")
     try:
         wait_healthy(stack.container(), timeout=180)
-        report(f"compose up to healthy in {time.monotonic() - start:.0f} s on 127.0.0.1:{port}")
+        report(f"compose up to healthy in {time.monotonic() - start:.0f} s on port {stack.port}")
         yield stack
     finally:
         stack.compose("down", "--volumes", "--timeout", "20", timeout=180)

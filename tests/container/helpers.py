@@ -84,14 +84,18 @@ class Stack:
     port: int
     env: dict[str, str]
     env_file: Path
+    files: tuple[str, ...] = ("docker-compose.yml",)  # in CONTEXT, then overrides (any path)
 
     def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         project = ["--project-name", self.project, "--env-file", str(self.env_file)]
-        command = ["docker-compose", *project, "--file", str(CONTEXT / "docker-compose.yml"), *args]
-        return run(command, timeout=timeout, env=self.env)
+        files = [part for name in self.files for part in ("--file", str(CONTEXT / name))]
+        return run(["docker-compose", *project, *files, *args], timeout=timeout, env=self.env)
 
     def container(self, service: str = "api") -> str:
         return self.compose("ps", "-q", service).stdout.strip()
+
+    def containers(self, service: str = "api") -> list[str]:
+        return self.compose("ps", "-q", service).stdout.split()
 
     def running_services(self) -> list[str]:
         label = f"label=com.docker.compose.project={self.project}"

@@ -20,7 +20,7 @@ from bench.harness import Server, ServerFailed
 from service.app import create_app
 from service.config import Settings
 from tests.conftest import MODELS_DIR, require
-from tests.service.helpers import png
+from tests.service.helpers import FUZZ_CASES, png
 from training.datasets.fashion_mnist import load_fashion_mnist
 
 SHIPPED = ("fashion-vae-32d", "fashion-vae-2d", "fashion-ae-2d")
@@ -91,3 +91,15 @@ def serve(
         pytest.fail(str(error))
     with server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After a run that fuzzed: how many cases each property sent (none may get a 5xx)."""
+    cases = terminalreporter.config.stash.get(FUZZ_CASES, None)
+    if not cases:
+        return
+    terminalreporter.section("fuzzing")
+    total = sum(cases.values())
+    terminalreporter.write_line(f"{total} cases sent (an answer >= 500 fails its test):")
+    for name, count in cases.items():
+        terminalreporter.write_line(f"  {name}: {count}")

@@ -14,9 +14,12 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from PIL import Image
 
 VAE = "fashion-vae-2d"
+# Cases the fuzzer sent, by property (tests/service/test_fuzz.py), for the end of the run's summary.
+FUZZ_CASES = pytest.StashKey[dict[str, int]]()
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -99,7 +102,6 @@ OVERLOADABLE = {
     "batching": "true",
     "batch_max_size": "4096",
     "batch_max_wait_ms": "1000",
-    "retry_after_s": "1",
 }
 
 

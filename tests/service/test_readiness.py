@@ -54,7 +54,7 @@ def test_readyz_is_503_before_loading_and_200_after(model_dir: Path) -> None:
     client = TestClient(create_app(Settings(model_dir=model_dir)))
     before = client.get("/readyz")  # the lifespan (which loads the models) has not run
     assert before.status_code == 503
-    assert before.json() == {"ready": False, "models": []}
+    assert before.json() == {"ready": False, "models": [], "draining": False}
     with client:
         after = client.get("/readyz")
         assert after.status_code == 200

@@ -1,4 +1,5 @@
-"""HTTP/1.1 with the limits of a server that faces the internet: uvicorn's httptools protocol, plus
+"""The HTTP guard: HTTP/1.1 with the limits of a server that faces the internet: uvicorn's httptools
+protocol (through service.uvicorn_internals, the one place that knows uvicorn's private parts), plus
 bounded request lines and header blocks, a deadline for a request's headers, and our JSON error
 body wherever the server answers by itself (a malformed request, a limit, a connection flood).
 
@@ -17,17 +18,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
-from uvicorn.server import ServerState
 
-from service.errors import error_body
+from service.errors import Overloaded, ServiceError, error_body
+from service.middleware import REQUEST_ID_HEADER, new_request_id
+from service.uvicorn_internals import STATUS_LINE, Config, HttpToolsProtocol, ServerState
 
 logger = logging.getLogger("vae_serve.http")
 # After answering a request it refused, the server reads and drops what the client still sends
 # for this long before closing: closing with unread data would reset the connection, and the
 # client would lose the answer (nginx's lingering close).
 LINGER_S = 2.0
+# In the app's lifespan state (uvicorn's app_state): `() -> ServiceError | None`, asked for each
+# request that would run inference, when its headers are in and before its body is read; an error
+# is answered at once, on a connection kept alive (admission by expected wait, service.runtime).
+ADMISSION_STATE = "vae_serve.admission"
+_ADMITTED = ((b"POST", b"PUT"), (b"/v1/models/", b"/v2/models/"))  # methods, path prefixes
 
 
 @dataclass(frozen=True)
@@ -114,10 +119,24 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._head_bytes = 0
         limit = self.limits.max_connections
         crowded = len(self.connections) > limit or len(self.tasks) >= limit
-        self.app = _over_capacity if crowded else self._app
+        refusal = None if crowded else self._admission()
         if crowded:
+            self.app = _OVER_CAPACITY
             logger.warning("over %d connections or requests in flight: answered 503", limit)
+        else:
+            self.app = self._app if refusal is None else _answering(refusal, close=False)
         super().on_headers_complete()
+
+    def _admission(self) -> ServiceError | None:
+        """The app's refusal of a request that would run inference, asked before its body."""
+        admission = self.app_state.get(ADMISSION_STATE)
+        methods, prefixes = _ADMITTED
+        if admission is None or not self.url.startswith(prefixes):
+            return None
+        if self.parser.get_method() not in methods:
+            return None
+        refusal: ServiceError | None = admission()
+        return refusal
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request httptools cannot parse, or that a limit stopped."""
@@ -130,6 +149,11 @@ class GuardedHttpTools(HttpToolsProtocol):
             return
         self._rejected = True
         self._stop_head_deadline()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A request before this one (pipelined) is still being answered: answer it, then
+            # close, rather than write this refusal into the middle of its response.
+            self.cycle.keep_alive = False
+            return
         body = orjson.dumps(error_body(code, message, path=self._path()))
         head = [STATUS_LINE[status]]
         head += [
@@ -185,14 +209,17 @@ class _Coalesced:
     uvicorn writes a response's head and its body separately, which costs two system calls (and
     two wake-ups of the client) where one does."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_ended", "_loop", "_pending", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._ended = False  # after write_eof nothing more can be sent: writes are dropped
 
     def write(self, data: bytes) -> None:
+        if self._ended:
+            return
         if not self._pending:
             self._loop.call_soon(self.flush)
         self._pending.append(data)
@@ -200,11 +227,12 @@ class _Coalesced:
     def flush(self) -> None:
         if self._pending:
             data, self._pending = b"".join(self._pending), []
-            if not self._transport.is_closing():
+            if not self._transport.is_closing() and not self._ended:
                 self._transport.write(data)
 
     def write_eof(self) -> None:
         self.flush()
+        self._ended = True
         self._transport.write_eof()
 
     def close(self) -> None:
@@ -215,15 +243,30 @@ class _Coalesced:
         return getattr(self._transport, name)
 
 
-async def _over_capacity(scope: Any, receive: Any, send: Any) -> None:
-    """The app for a request past `max_connections`: 503, JSON, and the connection closed."""
-    message = "too many connections or requests in flight; retry later"
-    body = orjson.dumps(error_body("overloaded", message, path=scope["path"]))
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-        (b"retry-after", b"1"),
-    ]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
+
+
+def _answering(error: ServiceError, close: bool) -> Any:
+    """An ASGI app answering `error` in the JSON error body of the request's path."""
+    extra = error.headers or {}
+    head = [(b"content-type", b"application/json")]
+    head += [(name.lower().encode(), value.encode()) for name, value in extra.items()]
+    head += [(b"connection", b"close")] if close else []
+
+    async def answer(scope: Any, receive: Any, send: Any) -> None:
+        body = orjson.dumps(error_body(error.code, error.message, error.detail, path=scope["path"]))
+        headers = [*head, (b"content-length", str(len(body)).encode()),
+                   (_REQUEST_ID, new_request_id().encode())]  # fmt: skip
+        await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return answer
+
+
+# The app for a request past `max_connections`: 503, JSON, and the connection closed.
+_OVER_CAPACITY = _answering(
+    Overloaded(
+        "too many connections or requests in flight; retry later", headers={"Retry-After": "1"}
+    ),
+    close=True,
+)
