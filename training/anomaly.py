@@ -56,6 +56,16 @@ def calibrate(
     return rewrite_folder(bundle_dir, partial(write_anomaly, data=data, settings=settings))
 
 
+def remove_calibration(bundle_dir: Path) -> bundle.Manifest:
+    """Delete a bundle's calibration, in place: anomaly.npz, and its entries in model.json."""
+    manifest = bundle.read_manifest(bundle_dir)
+    (bundle_dir / ANOMALY).unlink(missing_ok=True)
+    files = {name: sha for name, sha in manifest.files.items() if name != ANOMALY}
+    manifest = manifest.model_copy(update={"files": files, "anomaly": None})
+    write_json_atomic(bundle_dir / bundle.MANIFEST, manifest.model_dump(mode="json"))
+    return manifest
+
+
 def write_anomaly(
     bundle_dir: Path, data: DatasetSplits, settings: CalibrationConfig
 ) -> bundle.Manifest:
@@ -152,15 +162,15 @@ def evaluate_anomaly(
         )
         for record in calibration.info.scores
     ]
-    return calibration.info.model_copy(
+    measured = calibration.info.model_copy(
         update={
             "scores": records,
-            "default_score": best_score(records),
             "test_images": len(test),
             "ood_sets": {name: len(pixels) for name, pixels in sets.items()},
             "pixel_map": measure_pixel_map(scorer, test[:DEFECT_IMAGES], settings.seed),
         }
     )
+    return with_best_default(measured)
 
 
 def ood_figures(normal: np.ndarray, outliers: np.ndarray) -> OodFigures:
@@ -187,15 +197,34 @@ def realised_rates(
     }
 
 
-def best_score(records: list[ScoreRecord]) -> ScoreName:
-    """The score whose worst AUROC over the sets is highest (then its mean): the default."""
-    measured = [record for record in records if record.ood]
+def best_score(info: AnomalyInfo) -> ScoreName:
+    """The score whose worst AUROC over the sets is highest, where a worst AUROC within the
+    leader's standard error counts as a tie, broken by the mean AUROC: the default."""
+    measured = [record for record in info.scores if record.ood]
+    if not measured:
+        return COMBINED
 
-    def key(record: ScoreRecord) -> tuple[float, float]:
-        aurocs = [figures.auroc for figures in record.ood.values()]
-        return (min(aurocs), float(np.mean(aurocs)))
+    def worst(record: ScoreRecord) -> tuple[float, str]:
+        return min((figures.auroc, name) for name, figures in record.ood.items())
 
-    return max(measured, key=key).name if measured else COMBINED
+    leader = max(measured, key=worst)
+    auroc, set_name = worst(leader)
+    margin = auroc_standard_error(auroc, info.ood_sets[set_name], info.test_images)
+    tied = [record for record in measured if worst(record)[0] >= auroc - margin]
+    return max(tied, key=lambda r: float(np.mean([f.auroc for f in r.ood.values()]))).name
+
+
+def auroc_standard_error(auroc: float, positives: int, negatives: int) -> float:
+    """Hanley & McNeil (1982): the standard error of an AUROC from the two sample sizes."""
+    q1, q2 = auroc / (2 - auroc), 2 * auroc**2 / (1 + auroc)
+    variance = (
+        auroc * (1 - auroc) + (positives - 1) * (q1 - auroc**2) + (negatives - 1) * (q2 - auroc**2)
+    ) / (positives * negatives)
+    return float(np.sqrt(max(variance, 0.0)))
+
+
+def with_best_default(info: AnomalyInfo) -> AnomalyInfo:
+    return info.model_copy(update={"default_score": best_score(info)})
 
 
 def measure_pixel_map(scorer: anomaly.Scorer, pixels: np.ndarray, seed: int) -> PixelMapInfo:

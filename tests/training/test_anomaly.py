@@ -17,7 +17,13 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from tests.training.conftest import TINY, tiny_run
-from training.anomaly import best_score, calibrate, ood_figures, remove_calibration
+from training.anomaly import (
+    auroc_standard_error,
+    best_score,
+    calibrate,
+    ood_figures,
+    remove_calibration,
+)
 from training.config import CalibrationConfig
 from training.datasets.ood import OOD_SETS, mnist_digits, ood_sets
 from training.datasets.splits import DatasetSplits
@@ -28,7 +34,13 @@ from training.losses import reconstruction_loss
 from training.models import VariationalAutoencoder
 from training.train import Checkpoint, train
 from vae_core import anomaly, bundle
-from vae_core.calibration import ANOMALY, OodFigures, ScoreRecord, leave_one_out_combined
+from vae_core.calibration import (
+    ANOMALY,
+    AnomalyInfo,
+    OodFigures,
+    ScoreRecord,
+    leave_one_out_combined,
+)
 from vae_core.graphs import load_autoencoder
 from vae_core.preprocess import Preprocessing
 
@@ -228,14 +240,34 @@ def test_the_evaluation_records_every_score_against_every_set(
         assert ood_figures(normal, outliers) == info.record(name).ood[set_name]
 
 
-def test_the_default_score_is_the_best_worst_case() -> None:
+def test_the_default_score_is_the_best_worst_case_ties_broken_by_the_mean(
+    exported: dict[str, tuple[Path, Path]],
+) -> None:
+    info = bundle.read_manifest(exported["vae"][1]).anomaly
+    assert info is not None
+
     def record(name: str, *aurocs: float) -> ScoreRecord:
         figures = {f"set{i}": OodFigures(auroc=a, fpr_at_95_tpr=0.5) for i, a in enumerate(aurocs)}
         return ScoreRecord(name=name, unit="nats", ood=figures)  # type: ignore[arg-type]
 
-    records = [record("latent", 0.99, 0.6), record("elbo", 0.9, 0.8), record("l1", 0.95, 0.8)]
-    assert best_score(records) == "l1"  # ties on the worst set: the better mean
-    assert best_score([ScoreRecord(name="latent", unit="nats")]) == "combined"
+    def with_records(*records: ScoreRecord) -> AnomalyInfo:
+        sizes = {"set0": 5000, "set1": 5000}
+        listed = [ScoreRecord(name="combined", unit="x"), *records]
+        return info.model_copy(update={"scores": listed, "ood_sets": sizes, "test_images": 10000})
+
+    best = with_records(
+        record("latent", 0.99, 0.6), record("elbo", 0.9, 0.8), record("l1", 0.95, 0.7)
+    )
+    assert best_score(best) == "elbo"  # the best worst case
+    # 0.707 and 0.706 on 5,000 against 10,000 differ by less than one standard error (~0.005):
+    # a tie, which the better mean breaks.
+    tie = with_records(record("latent", 0.999, 0.707), record("elbo", 0.999, 0.706, 1.0))
+    assert best_score(tie) == "elbo"
+    assert (
+        best_score(info.model_copy(update={"scores": [ScoreRecord(name="combined", unit="x")]}))
+        == "combined"
+    )
+    assert auroc_standard_error(0.707, 5000, 10000) == pytest.approx(0.0048, abs=0.0005)
 
 
 def test_ood_figures_are_auroc_and_the_false_positives_at_95_percent_detected() -> None:
