@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.harness import free_port, stop_process
+from liveserver.processes import free_port, stop_process
 from tests.conftest import require, require_tool
 from tests.container.helpers import (
     API_KEY,

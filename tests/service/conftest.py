@@ -16,7 +16,7 @@ with warnings.catch_warnings():  # Starlette: TestClient will move from httpx to
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from bench.harness import Server, ServerFailed
+from liveserver.server import Server, ServerFailed
 from service.app import create_app
 from service.config import Settings
 from tests.conftest import MODELS_DIR, require

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.service.chromium import chromium, offline_page
 
 # Redoc's footer ("API docs by Redocly") hard-codes this logo; blocked, the page is unaffected.

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from bench.harness import Server
+from liveserver.server import Server
 from service.attributes import ORPHAN_AGE_S, CustomVectorFile
 from tests.service.conftest import serve
 from tests.service.helpers import b64, pixels

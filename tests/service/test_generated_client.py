@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.service.helpers import VAE, b64
 
 PACKAGE = "vae_serve_generated"

@@ -101,7 +101,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from bench.harness import Server
+from liveserver.server import Server
 from service import imaging
 from service.bodies import check_json_size
 from service.registry import Loaded

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.service.conftest import serve
 from tests.service.helpers import VAE
 

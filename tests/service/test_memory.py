@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.harness import PEAK_GROWTH_MB, RETURNED_WITHIN_MB, memory_under_largest_requests
+from liveserver.memory import PEAK_GROWTH_MB, RETURNED_WITHIN_MB, memory_under_largest_requests
 from tests.service.conftest import serve
 from vae_core.bundle import read_manifest
 

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.service.helpers import assert_error
 from vae_core.bundle import read_bundle
 

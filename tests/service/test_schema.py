@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.harness import Server
+from liveserver.server import Server
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")  # says why some valid data gets a 4xx
 MAX_EXAMPLES = 20

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.conftest import ROOT
 
 

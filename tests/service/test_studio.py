@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.conftest import ROOT
 from tests.service.chromium import TIMEOUT_MS, chromium, offline_page
 from tests.service.helpers import png

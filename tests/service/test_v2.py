@@ -16,7 +16,7 @@ import tritonclient.http as triton
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
-from bench.harness import Server
+from liveserver.server import Server
 from service import imaging
 from tests.service.conftest import serve
 from tests.service.helpers import OVERLOADABLE, VAE, b64, occupied

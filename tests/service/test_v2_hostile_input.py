@@ -42,7 +42,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.service.helpers import VAE, assert_healthy
 
 ENCODER, DECODER = f"{VAE}.encoder", f"{VAE}.decoder"

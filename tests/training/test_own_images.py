@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.training.datasets.folders import (
     ATTRIBUTES,
     write_class_folders,

@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.service.conftest import serve
 from tests.service.helpers import OVERLOADABLE, VAE, occupied
 from vae_client import AsyncClient, Client, ModelNotFound, Overloaded

@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 import service.errors
-from bench.harness import Server, free_port
+from liveserver.processes import free_port
+from liveserver.server import Server
 from tests.service.conftest import serve
 from tests.service.helpers import OVERLOADABLE, VAE, b64, occupied
 from vae_client import (

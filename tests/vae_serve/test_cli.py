@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.harness import Server, free_port, stop_process
+from liveserver.processes import free_port, stop_process
+from liveserver.server import Server
 from tests.conftest import ROOT
 from tests.service.conftest import serve
 from tests.service.helpers import VAE

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import process_tree, tree_rss_mb
+from liveserver.processes import process_tree, tree_rss_mb
 
 # A parent that starts a child (both Python: several MB each), says the child's PID, then waits.
 PARENT = """
