@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.e2e
+
 PACKAGES = (
     "vae_core", "service", "training", "vae_client", "vae_serve", "liveserver", "bench", "scripts",
     "tests",

@@ -20,6 +20,8 @@ import pytest
 from liveserver.server import Server
 from tests.service.helpers import VAE, b64
 
+pytestmark = pytest.mark.e2e
+
 PACKAGE = "vae_serve_generated"
 CONFIG = Path(__file__).parents[2] / "clients" / "openapi-python-client.yaml"  # as the README says
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"

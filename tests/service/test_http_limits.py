@@ -14,8 +14,10 @@ import httpx
 import pytest
 
 from liveserver.server import Server
-from tests.service.conftest import serve
+from tests.conftest import serve
 from tests.service.helpers import VAE
+
+pytestmark = pytest.mark.e2e
 
 SETTINGS = {
     "header_timeout_s": "1",

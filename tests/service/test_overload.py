@@ -17,7 +17,9 @@ import pytest
 
 from service.errors import InferenceTimeout, Overloaded
 from service.runtime import InferencePool
-from tests.service.conftest import serve
+from tests.conftest import serve
+
+pytestmark = pytest.mark.e2e
 
 BURST = 40
 ASYNC = pytest.mark.anyio

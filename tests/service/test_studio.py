@@ -33,6 +33,8 @@ from tests.service.helpers import png
 from training.datasets.fashion_mnist import load_fashion_mnist
 from training.latent_map import remove_latent_map
 
+pytestmark = pytest.mark.e2e
+
 MODELS = ("fashion-vae-2d", "fashion-vae-32d", "faces-vae-200d")
 API_KEY = "studio-test-key-1234"
 FIGURES = ROOT / "docs" / "figures"

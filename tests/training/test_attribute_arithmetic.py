@@ -29,6 +29,8 @@ from training.faces.drawing import draw_face
 from training.faces.records import sample_face
 from vae_core import bundle
 
+pytestmark = pytest.mark.evaluation
+
 FACES_MODEL = MODELS_DIR / "faces-vae-200d"
 UNSEEN_SEED = 12345
 STRENGTH = 2.0  # documented in the README: ±2 x the attribute vector adds or removes it

@@ -23,6 +23,8 @@ from tests.training.datasets.folders import (
 from training.cli import main
 from training.datasets.splits import DatasetSplits, LabeledImages
 
+pytestmark = pytest.mark.e2e
+
 COUNT = 300  # 240 to train: more than one batch of 64
 
 LAYOUTS: dict[str, tuple[Callable[[Path, LabeledImages, LabeledImages], object], list[str]]] = {

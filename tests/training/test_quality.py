@@ -13,6 +13,8 @@ from training.frechet import FeatureStatistics, frechet_distance
 from training.quality import FIGURES, figures, measure, measured_figures
 from vae_core.graphs import load_autoencoder, session_options
 
+pytestmark = pytest.mark.evaluation
+
 REPRODUCED = "fashion-vae-2d"  # the cheapest shipped model to measure in full
 MIN_ACCURACY = 0.90
 
@@ -27,6 +29,7 @@ def test_features(network: FeatureNetwork, fashion: DatasetSplits) -> np.ndarray
     return network.features(fashion.preprocessing.to_tensor(fashion.test.pixels))
 
 
+@pytest.mark.unit
 def test_the_frechet_distance_of_two_diagonal_gaussians_has_its_closed_form() -> None:
     """For diagonal covariances d² = |μa - μb|² + Σ (σa - σb)²."""
     rng = np.random.default_rng(0)
@@ -39,6 +42,7 @@ def test_the_frechet_distance_of_two_diagonal_gaussians_has_its_closed_form() ->
     assert frechet_distance(a, a) == pytest.approx(0, abs=1e-9)
 
 
+@pytest.mark.unit
 def test_the_frechet_distance_is_symmetric_for_full_covariances() -> None:
     rng = np.random.default_rng(1)
     a = FeatureStatistics.of(rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6)))

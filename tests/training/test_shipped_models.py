@@ -14,6 +14,8 @@ from tests.conftest import MODELS_DIR, ROOT
 from training.datasets.splits import DatasetSplits
 from vae_core import bundle
 
+pytestmark = pytest.mark.evaluation
+
 SHIPPED = ["fashion-ae-2d", "fashion-vae-2d", "fashion-vae-32d"]
 # The most per-pixel test BCE each shipped VAE may have when decoding z_mean (32x32 padded images):
 # a retrained bundle that reconstructs worse than this fails.
@@ -38,6 +40,7 @@ print("ok")
 """
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_bundle_loads_in_onnx_runtime_without_torch(name: str) -> None:
     done = subprocess.run(
@@ -74,6 +77,7 @@ def test_shipped_bundle_reproduces_its_recorded_test_metrics(
     assert mse == pytest.approx(manifest.metrics["test_mse_per_pixel"], rel=1e-3)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(BCE_TARGETS))
 def test_shipped_vaes_meet_their_reconstruction_targets(name: str) -> None:
     manifest = bundle.read_manifest(MODELS_DIR / name)
@@ -82,6 +86,7 @@ def test_shipped_vaes_meet_their_reconstruction_targets(name: str) -> None:
     assert manifest.metrics["test_nll_is_nats"] <= manifest.metrics["test_neg_elbo_nats"]
 
 
+@pytest.mark.unit
 def test_the_large_latent_vae_reconstructs_better_than_the_2d_models() -> None:
     bce = {n: bundle.read_manifest(MODELS_DIR / n).metrics["test_bce_per_pixel"] for n in SHIPPED}
     assert bce["fashion-vae-32d"] < min(bce["fashion-vae-2d"], bce["fashion-ae-2d"])
