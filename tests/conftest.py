@@ -37,14 +37,19 @@ ON_REQUEST = "container"  # the tier that runs only when `-m` names it
 WRONG_TIERS = pytest.StashKey[list[str]]()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Under parallel workers (`pytest -n N`, make test), torch in each worker and in the
-    processes it starts gets its share of the cores: OpenMP threads beyond the cores wait on
-    each other at every barrier, which makes training many times slower, not faster."""
+def worker_threads() -> int:
+    """The cores each parallel test worker may use (`pytest -n N`, make test): all of them when
+    the tests run in one process."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if workers > 1:
-        share = max(1, (os.cpu_count() or 1) // workers)
-        os.environ.setdefault("OMP_NUM_THREADS", str(share))
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under parallel workers, torch in each worker and in the processes it starts gets its
+    share of the cores (ONNX Runtime sessions take `worker_threads()`): threads beyond the cores
+    wait on each other at every barrier, which makes training many times slower, not faster."""
+    if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+        os.environ.setdefault("OMP_NUM_THREADS", str(worker_threads()))
 
 
 def require(available: bool, what: str, enable: str = SYSTEM_DEPS) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import MODELS_DIR
+from tests.conftest import MODELS_DIR, worker_threads
 from tests.training.test_quality import check_test_accuracy
 from training.classifier import FeatureNetwork, load_feature_network
 from training.datasets.celeba import OFFICIAL, write_attributes, write_partition
@@ -64,7 +64,7 @@ def test_the_faces_evaluation_reproduces_its_recorded_reconstruction_figures(
 ) -> None:
     """Every figure but the samplers' (10,000 decoded faces each), which test_quality covers for
     the Fashion-MNIST models with the same code."""
-    model = load_autoencoder(FACES_MODEL, session_options(threads=2))
+    model = load_autoencoder(FACES_MODEL, session_options(worker_threads()))
     assert model.manifest.evaluation is not None
     recorded = model.manifest.evaluation.model_dump()
     measured = measured_figures(measure(model, {}, faces.test, network, samples=2))

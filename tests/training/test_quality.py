@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import MODELS_DIR
+from tests.conftest import MODELS_DIR, worker_threads
 from training.classifier import FeatureNetwork, load_feature_network
 from training.datasets.splits import DatasetSplits
 from training.frechet import FeatureStatistics, frechet_distance
@@ -74,7 +74,7 @@ def test_the_frechet_distance_separates_test_halves_reconstructions_and_noise(
     halves = frechet_distance(
         FeatureStatistics.of(test_features[:5000]), FeatureStatistics.of(test_features[5000:])
     )
-    model = load_autoencoder(MODELS_DIR / "fashion-vae-2d", session_options(threads=2))
+    model = load_autoencoder(MODELS_DIR / "fashion-vae-2d", session_options(worker_threads()))
     x = fashion.preprocessing.to_tensor(fashion.test.pixels[:5000])
     reconstructions = model.decode(model.encode(x).z_mean)
     recon = frechet_distance(FeatureStatistics.of(network.features(reconstructions)), reference)
@@ -88,7 +88,7 @@ def test_the_frechet_distance_separates_test_halves_reconstructions_and_noise(
 def test_the_evaluation_reproduces_the_figures_a_shipped_bundle_records(
     network: FeatureNetwork, fashion: DatasetSplits
 ) -> None:
-    model = load_autoencoder(MODELS_DIR / REPRODUCED, session_options(threads=2))
+    model = load_autoencoder(MODELS_DIR / REPRODUCED, session_options(worker_threads()))
     evaluation = model.manifest.evaluation
     assert evaluation is not None and evaluation.feature_network_sha256 == network.sha256
     assert evaluation.test_images == len(fashion.test)

@@ -10,9 +10,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from tests.conftest import MODELS_DIR, ROOT
+from tests.conftest import MODELS_DIR, ROOT, worker_threads
 from training.datasets.splits import DatasetSplits
 from vae_core import bundle
+from vae_core.graphs import session_options
 
 pytestmark = pytest.mark.evaluation
 
@@ -54,8 +55,9 @@ def test_shipped_bundle_loads_in_onnx_runtime_without_torch(name: str) -> None:
 def _decode_z_mean(
     path: Path, pixels: np.ndarray, prep: bundle.Preprocessing
 ) -> tuple[np.ndarray, np.ndarray]:
-    encoder = ort.InferenceSession(str(path / bundle.ENCODER))
-    decoder = ort.InferenceSession(str(path / bundle.DECODER))
+    options = session_options(worker_threads())
+    encoder = ort.InferenceSession(str(path / bundle.ENCODER), options)
+    decoder = ort.InferenceSession(str(path / bundle.DECODER), options)
     x = prep.to_tensor(pixels)
     z_mean = encoder.run(["z_mean"], {"image": x})[0]
     return x, decoder.run(None, {"z": z_mean})[0]
