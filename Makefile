@@ -9,11 +9,12 @@ PORT ?= 8000
 # Debian packages of the test suite's data and tools: Fashion-MNIST, a browser, a font.
 SYSTEM_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core
 
-.PHONY: run test lint audit bench bench-peers bench-smoke bench-studio bench-folder bench-anomaly soak soak-smoke system-deps container-deps container-test train-shipped classifiers maps calibrations report clean help
+.PHONY: run test test-fast lint audit bench bench-peers bench-smoke bench-studio bench-folder bench-anomaly soak soak-smoke system-deps container-deps container-test train-shipped classifiers maps calibrations report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
-	@echo "make test    run the whole test suite"
+	@echo "make test    run the whole test suite (every tier but the container's), on parallel workers"
+	@echo "make test-fast  the unit tier alone, about a minute: the inner loop"
 	@echo "make lint    ruff, mypy and the import contracts (lint-imports)"
 	@echo "make audit   pip-audit on the pinned runtime dependencies"
 	@echo "make bench   load benchmark against the naive app, raw ONNX Runtime and the HTTP floor; Studio latency"
@@ -38,11 +39,21 @@ $(VENV)/.dev: $(VENV)/.serve requirements/constraints.txt
 run: $(VENV)/.serve
 	$(PY) -m service --host $(HOST) --port $(PORT) --model-dir models --data-dir data/service
 
-# The whole suite. As root on Debian it first installs any missing SYSTEM_PACKAGES; elsewhere the
-# tests that need them skip and the run ends by listing them with the command that enables them.
+# Parallel test workers (pytest-xdist). Each test module runs whole on one worker, so a module's
+# fixtures are built once; session fixtures (the live server) once per worker.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
+
+# The whole suite: every tier (unit, slow, e2e, evaluation) but the container's (container-test).
+# As root on Debian it first installs any missing SYSTEM_PACKAGES; elsewhere the tests that need
+# them skip and the run ends by listing them with the command that enables them.
 test: $(VENV)/.dev
 	@bash scripts/system-deps.sh $(SYSTEM_PACKAGES)
-	$(PY) -m pytest
+	$(PYTEST)
+
+# The unit tier alone (in-process, quick): the inner loop. docs/developing.md has the tiers.
+test-fast: $(VENV)/.dev
+	$(PYTEST) -m unit
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

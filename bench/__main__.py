@@ -39,21 +39,23 @@ import uvloop
 from bench import overload
 from bench.anomaly import score_parts, score_work
 from bench.harness import (
-    PEAK_GROWTH_MB,
-    RETURNED_WITHIN_MB,
     ROOT,
     STEPS,
     Call,
     Connection,
-    MemoryUse,
-    Server,
     calls,
     encode_request,
-    free_port,
-    memory_under_largest_requests,
     results_stem,
     write_results,
 )
+from liveserver.memory import (
+    PEAK_GROWTH_MB,
+    RETURNED_WITHIN_MB,
+    MemoryUse,
+    memory_under_largest_requests,
+)
+from liveserver.processes import free_port
+from liveserver.server import Server
 from vae_core.bundle import read_manifest
 
 ENDPOINTS = ("encode", "decode", "sample", "edit", "interpolate", "reconstruct", "score")

@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.harness import ROOT, process_tree, results_stem, write_results
+from bench.harness import ROOT, results_stem, write_results
+from liveserver.processes import process_tree
 
 QUIET_LOAD = 0.5
 SAMPLE_S = 0.05

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import uvloop
 
-from bench.harness import ROOT, Call, Connection, Server, calls, encode_request, results_stem
+from bench.harness import ROOT, Call, Connection, calls, encode_request, results_stem
 from bench.harness import write_results as write
+from liveserver.server import Server
 
 CLIENTS = (16, 128, 512)
 PAST_BUDGET_S = "0.02"  # the refusing row's VAE_SERVE_LATENCY_BUDGET_S

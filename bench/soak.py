@@ -22,12 +22,12 @@ from bench.harness import (
     ROOT,
     Call,
     Connection,
-    Server,
     calls,
     encode_request,
     results_stem,
     write_results,
 )
+from liveserver.server import Server
 
 MODELS = ("fashion-vae-32d", "faces-vae-200d")
 MAX_GROWTH = 0.10

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from bench.harness import ROOT, Server, results_stem, write_results
+from bench.harness import ROOT, results_stem, write_results
+from liveserver.server import Server
 
 MODELS = ("fashion-vae-2d", "fashion-ae-2d")
 TARGET_P50_MS = 50.0

@@ -12,6 +12,8 @@ from tests.conftest import ROOT
 from vae_serve.cli import TRAINING
 from vae_serve.commands import CLIENT_COMMANDS
 
+pytestmark = pytest.mark.unit
+
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
 MAKE = re.compile(r"(?:^|[\s`(])make ([a-z][a-z0-9-]*)")

@@ -8,6 +8,8 @@ import pytest
 
 from bench.soak import Tally, growth, report
 
+pytestmark = pytest.mark.unit
+
 
 def test_growth_is_from_the_first_sample_after_warm_up_to_the_peak() -> None:
     rss = [(0.0, 100.0), (4.0, 150.0), (5.0, 160.0), (9.0, 176.0), (12.0, 170.0)]

@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.harness import free_port, stop_process
+from liveserver.processes import free_port, stop_process
 from tests.conftest import require, require_tool
 from tests.container.helpers import (
     API_KEY,
@@ -46,21 +46,6 @@ PROXY_TAG = "vae-serve-proxy:container-test"
 TRAIN_TAG = "vae-serve-train:container-test"
 BASE_TAG = "python:3.11-slim"
 TORCH_INDEX_PORT = 38271
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "container: builds and runs the Docker images (slow, root)")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep these tests out of a run that did not ask for them with `-m container`."""
-    if "container" in (config.getoption("markexpr") or ""):
-        return
-    ours = [item for item in items if HERE in item.path.parents]
-    if ours:
-        config.hook.pytest_deselected(items=ours)
-        items[:] = [item for item in items if item not in ours]
 
 
 # -------------------------------------------------------------------------------------- engine

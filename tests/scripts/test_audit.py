@@ -11,6 +11,8 @@ import pytest
 
 from scripts.audit import Project, audit, newest_for
 
+pytestmark = pytest.mark.unit
+
 PYTHON = "3.11.7"
 ADVISORY = {
     "id": "PYSEC-2099-1",

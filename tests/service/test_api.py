@@ -20,9 +20,11 @@ from service.app import create_app
 from service.config import Settings
 from service.operations.latent import LatentOperations
 from service.runtime import in_pool
-from tests.service.conftest import SHIPPED
+from tests.conftest import SHIPPED
 from tests.service.helpers import b64, pixels
 from vae_core.bundle import read_manifest
+
+pytestmark = pytest.mark.unit
 
 VAE_2D, AE_2D = "fashion-vae-2d", "fashion-ae-2d"
 

@@ -23,6 +23,8 @@ from service.config import Settings
 from service.runtime import BatchingOptions, RuntimeOptions, load_model
 from vae_core.graphs import OnnxAutoencoder
 
+pytestmark = pytest.mark.unit
+
 JOIN_SECONDS = 60  # a bound so a broken batcher fails the test instead of hanging it
 
 

@@ -10,8 +10,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.service.chromium import chromium, offline_page
+
+pytestmark = pytest.mark.e2e
 
 # Redoc's footer ("API docs by Redocly") hard-codes this logo; blocked, the page is unaffected.
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"

@@ -10,6 +10,8 @@ from pydantic import ValidationError
 from service.__main__ import settings_from
 from service.config import Settings
 
+pytestmark = pytest.mark.unit
+
 
 def test_settings_come_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

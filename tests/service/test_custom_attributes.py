@@ -20,6 +20,8 @@ from service.config import Settings
 from service.schemas.fields import MIN_EXAMPLES
 from tests.service.helpers import assert_error, b64
 
+pytestmark = pytest.mark.unit
+
 MODEL = "fashion-vae-2d"
 URL = f"/v1/models/{MODEL}/attributes"
 

@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.config import Settings
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def with_data(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:

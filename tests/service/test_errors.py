@@ -15,6 +15,8 @@ from service.operations.latent import LatentOperations
 from service.runtime import in_pool
 from tests.service.helpers import VAE, assert_error, assert_healthy, b64, png_header_only
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def strict(model_dir: Path) -> Iterator[TestClient]:

@@ -19,11 +19,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from bench.harness import Server
+from liveserver.server import Server
 from service.attributes import ORPHAN_AGE_S, CustomVectorFile
-from tests.service.conftest import serve
+from tests.conftest import serve
 from tests.service.helpers import b64, pixels
 from vae_core.bundle import read_manifest
+
+pytestmark = pytest.mark.e2e
 
 DECODER = "fashion-vae-32d"
 LATENT_DIM = 32

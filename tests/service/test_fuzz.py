@@ -26,9 +26,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from bench.harness import Server
-from tests.service.conftest import serve
+from liveserver.server import Server
+from tests.conftest import serve
 from tests.service.helpers import FUZZ_CASES, VAE
+
+pytestmark = pytest.mark.e2e
 
 API_KEY = "fuzzing-key-0123"
 SEED = 20261124
@@ -60,7 +62,7 @@ def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module", autouse=True)
 def report_cases(request: pytest.FixtureRequest) -> None:
-    """The counts reach the run's closing summary (tests/service/conftest.py)."""
+    """The counts reach the run's closing summary (tests/conftest.py)."""
     request.config.stash[FUZZ_CASES] = CASES
 
 

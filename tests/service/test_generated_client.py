@@ -17,8 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.service.helpers import VAE, b64
+
+pytestmark = pytest.mark.e2e
 
 PACKAGE = "vae_serve_generated"
 CONFIG = Path(__file__).parents[2] / "clients" / "openapi-python-client.yaml"  # as the README says

@@ -101,7 +101,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from bench.harness import Server
+from liveserver.server import Server
 from service import imaging
 from service.bodies import check_json_size
 from service.registry import Loaded
@@ -119,6 +119,8 @@ from tests.service.helpers import (
 )
 from vae_core.bundle import MAX_LATENT_DIM, read_manifest
 from vae_core.preprocess import Preprocessing
+
+pytestmark = pytest.mark.unit
 
 LATENT_DIM = 2  # of VAE
 ORIENTATION = 0x0112  # the EXIF tag
@@ -590,6 +592,7 @@ def peak_memory_mb(pid: int) -> float:
     return int(kilobytes) / 1024
 
 
+@pytest.mark.e2e
 def test_a_real_server_survives_the_nastiest_items(
     live: httpx.Client, live_server: Server, trouser: bytes, huge_garment: bytes
 ) -> None:
@@ -616,6 +619,7 @@ def raw_request(url: str, method: str, target: bytes, body: bytes = b"") -> http
     return httpx.Response(int(status_line.split()[1]), content=rest.partition(b"\r\n\r\n")[2])
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
 def test_dot_segments_sent_raw_never_name_a_custom_attribute(
     live: httpx.Client, live_server: Server, trouser: bytes, method: str
@@ -630,6 +634,7 @@ def test_dot_segments_sent_raw_never_name_a_custom_attribute(
     assert_healthy(live, trouser)
 
 
+@pytest.mark.e2e
 def test_raw_non_ascii_request_line_is_refused_before_the_app(
     live: httpx.Client, live_server: Server, trouser: bytes
 ) -> None:

@@ -13,9 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.harness import Server
-from tests.service.conftest import serve
+from liveserver.server import Server
+from tests.conftest import serve
 from tests.service.helpers import VAE
+
+pytestmark = pytest.mark.e2e
 
 SETTINGS = {
     "header_timeout_s": "1",

@@ -14,6 +14,8 @@ from PIL import Image
 from service import imaging
 from tests.service.helpers import VAE, assert_error, b64, saved, z_mean
 
+pytestmark = pytest.mark.unit
+
 URL = f"/v1/models/{VAE}/encode"
 
 

@@ -22,6 +22,8 @@ from training.latent_map import remove_latent_map
 from vae_core.bundle import read_bundle
 from vae_core.latent_map import LatentMap
 
+pytestmark = pytest.mark.unit
+
 FASHION = ("fashion-vae-2d", "fashion-vae-32d", "fashion-ae-2d")
 ALL = (*FASHION, "faces-vae-200d")
 HELD_OUT = (0, 1, 123, 2500, 4999)  # test-set indices, each a point of the fashion maps

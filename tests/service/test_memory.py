@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.harness import PEAK_GROWTH_MB, RETURNED_WITHIN_MB, memory_under_largest_requests
-from tests.service.conftest import serve
+from liveserver.memory import PEAK_GROWTH_MB, RETURNED_WITHIN_MB, memory_under_largest_requests
+from tests.conftest import serve
 from vae_core.bundle import read_manifest
+
+pytestmark = pytest.mark.e2e
 
 
 def largest_bundle(model_dir: Path) -> str:
@@ -21,7 +23,6 @@ def largest_bundle(model_dir: Path) -> str:
     return max(bundles, key=lambda path: np.prod(read_manifest(path).image_shape)).name
 
 
-@pytest.mark.slow
 def test_four_maximum_requests_at_once_stay_bounded_and_memory_returns(
     model_dir: Path, tmp_path: Path
 ) -> None:

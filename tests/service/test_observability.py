@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from service.logs import ACCESS_LOGGER, JsonFormatter
 from tests.service.helpers import b64
 
+pytestmark = pytest.mark.unit
+
 VAE = "fashion-vae-2d"
 
 

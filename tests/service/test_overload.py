@@ -19,8 +19,10 @@ import pytest
 
 from service.errors import InferenceTimeout, Overloaded
 from service.runtime import InferencePool, drain_rate
-from tests.service.conftest import serve
+from tests.conftest import serve
 from tests.service.helpers import OVERLOADABLE, VAE, occupied
+
+pytestmark = pytest.mark.e2e
 
 BURST = 40
 ASYNC = pytest.mark.anyio

@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from tests.service.helpers import assert_error, b64
 
+pytestmark = pytest.mark.unit
+
 VAE = "fashion-vae-32d"
 DIM = 32
 

@@ -21,6 +21,8 @@ from tests.service.helpers import assert_error, b64
 from vae_core.bundle import read_manifest
 from vae_core.files import sha256_file
 
+pytestmark = pytest.mark.unit
+
 BROKEN = "fashion-vae-2d"
 WATCH_S = 0.02  # the disk watcher's interval in these tests
 
@@ -122,6 +124,7 @@ def latent_dim_over_the_limit(bundle: Path) -> str:
     return "latent_dim"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "corrupt",
     [

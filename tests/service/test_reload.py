@@ -14,6 +14,8 @@ from service.app import create_app
 from service.config import Settings
 from tests.service.helpers import assert_error
 
+pytestmark = pytest.mark.unit
+
 REPLACED = "fashion-vae-2d"
 
 

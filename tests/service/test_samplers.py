@@ -9,9 +9,11 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.service.helpers import assert_error
 from vae_core.bundle import read_bundle
+
+pytestmark = pytest.mark.e2e
 
 MODELS = ("fashion-vae-2d", "fashion-vae-32d", "fashion-ae-2d", "faces-vae-200d")
 

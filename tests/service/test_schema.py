@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.harness import Server
+import pytest
+
+from liveserver.server import Server
+
+pytestmark = pytest.mark.e2e
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")  # says why some valid data gets a 4xx
 MAX_EXAMPLES = 20

@@ -26,6 +26,8 @@ from training.datasets.fashion_mnist import load_fashion_mnist
 from vae_core import bundle
 from vae_core.calibration import ANOMALY
 
+pytestmark = pytest.mark.unit
+
 VAE, AE = "fashion-vae-32d", "fashion-ae-2d"
 
 

@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
 
 
 def test_python_m_service_serves_the_shipped_models(live_server: Server) -> None:

@@ -13,9 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.harness import Server
-from tests.service.conftest import serve
+from liveserver.server import Server
+from tests.conftest import serve
 from tests.service.helpers import OVERLOADABLE, VAE, admitted
+
+pytestmark = pytest.mark.e2e
 
 DECODE = f"/v1/models/{VAE}/decode"
 

@@ -26,13 +26,15 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.conftest import ROOT
 from tests.service.chromium import TIMEOUT_MS, chromium, offline_page
 from tests.service.helpers import png
 from training.anomaly import remove_calibration
 from training.datasets.fashion_mnist import load_fashion_mnist
 from training.latent_map import remove_latent_map
+
+pytestmark = pytest.mark.e2e
 
 MODELS = ("fashion-vae-2d", "fashion-vae-32d", "faces-vae-200d")
 API_KEY = "studio-test-key-1234"

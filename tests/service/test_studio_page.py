@@ -18,6 +18,8 @@ from service.routes.studio import STATIC
 from tests.conftest import ROOT
 from tests.service.helpers import assert_error
 
+pytestmark = pytest.mark.unit
+
 IMPORT = re.compile(r"""^import .* from "([^"]+)";$""", re.MULTILINE)
 URL = re.compile(r"""https?://[^\s"'`]+""")
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"  # a name, never fetched

@@ -9,6 +9,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service import uvicorn_internals
 
+pytestmark = pytest.mark.unit
+
 
 def test_uvicorn_still_has_what_the_guard_and_graceful_shutdown_use() -> None:
     found = uvicorn_internals.problems()

@@ -16,12 +16,14 @@ import tritonclient.http as triton
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
-from bench.harness import Server
+from liveserver.server import Server
 from service import imaging
-from tests.service.conftest import serve
+from tests.conftest import serve
 from tests.service.helpers import OVERLOADABLE, VAE, b64, occupied
 from tests.service.test_observability import metric
 from vae_core.bundle import read_manifest
+
+pytestmark = pytest.mark.e2e
 
 AE = "fashion-ae-2d"
 KEY = "a-v2-test-key"

@@ -42,8 +42,10 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.service.helpers import VAE, assert_healthy
+
+pytestmark = pytest.mark.unit
 
 ENCODER, DECODER = f"{VAE}.encoder", f"{VAE}.decoder"
 IMAGE = [1, 1, 32, 32]  # the encoder's input, one image
@@ -233,6 +235,7 @@ def live(live_server: Server) -> Iterator[httpx.Client]:
         yield http
 
 
+@pytest.mark.e2e
 def test_a_real_server_survives_the_nastiest_v2_items(live: httpx.Client, trouser: bytes) -> None:
     for item in (item for item in CORPUS if item.id in NASTIEST):
         assert_refused(live, item)

@@ -44,6 +44,8 @@ from vae_core.calibration import (
 from vae_core.graphs import load_autoencoder
 from vae_core.preprocess import Preprocessing
 
+pytestmark = pytest.mark.slow
+
 SETTINGS = CalibrationConfig(elbo_samples=3, nll_samples=5, seed=1, ood_images=64)
 
 

@@ -11,6 +11,8 @@ import pytest
 from training.cli import build_parser, configs_from_args, main
 from training.config import ModelConfig, TrainConfig
 
+pytestmark = pytest.mark.unit
+
 
 def test_faces_passes_workers_and_every_other_flag_to_generate_faces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -18,6 +18,8 @@ from training.train import Checkpoint, train
 from vae_core import bundle
 from vae_core.graphs import load_autoencoder
 
+pytestmark = pytest.mark.slow
+
 SAMPLES = 256  # codes per sampler in export's evaluation: enough for tiny models
 
 

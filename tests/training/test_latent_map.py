@@ -20,6 +20,8 @@ from vae_core import bundle
 from vae_core.graphs import load_autoencoder
 from vae_core.latent_map import LATENT_MAP, LATENT_MAP_SPRITE
 
+pytestmark = pytest.mark.slow
+
 POINTS = 300
 
 
@@ -70,6 +72,7 @@ def test_the_map_is_deterministic_and_replaces_a_broken_one(
     bundle.read_bundle(bare_copy)
 
 
+@pytest.mark.evaluation
 def test_the_shipped_fashion_map_is_what_the_command_writes(
     bare_copy: Path, fashion: DatasetSplits
 ) -> None:

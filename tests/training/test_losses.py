@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
 from training.losses import autoencoder_loss, reconstruction_loss
 from training.models import DiagonalGaussian, ForwardPass
+
+pytestmark = pytest.mark.unit
 
 
 def test_kl_matches_torch_distributions() -> None:

@@ -9,6 +9,8 @@ from training.config import PRESETS, ModelConfig, config_from_dict
 from training.errors import ConfigError
 from training.models import Autoencoder, DiagonalGaussian, VariationalAutoencoder, build_model
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 @pytest.mark.parametrize("kind", ["ae", "vae"])

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.harness import Server
+from liveserver.server import Server
 from tests.service.helpers import png
 from tests.training.datasets.folders import (
     ATTRIBUTES,
@@ -23,6 +23,8 @@ from tests.training.datasets.folders import (
 )
 from training.cli import main
 from training.datasets.splits import DatasetSplits, LabeledImages
+
+pytestmark = pytest.mark.e2e
 
 COUNT = 300  # 240 to train: more than one batch of 64
 

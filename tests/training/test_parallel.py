@@ -9,6 +9,8 @@ import pytest
 
 from training.parallel import map_in_order
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_map_in_order_gives_the_results_of_map_in_order(workers: int) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import MODELS_DIR
+from tests.conftest import MODELS_DIR, worker_threads
 from training.classifier import FeatureNetwork, load_feature_network
 from training.datasets.splits import DatasetSplits
 from training.frechet import FeatureStatistics, frechet_distance
 from training.quality import FIGURES, figures, measure, measured_figures
 from vae_core.graphs import load_autoencoder, session_options
+
+pytestmark = pytest.mark.evaluation
 
 REPRODUCED = "fashion-vae-2d"  # the cheapest shipped model to measure in full
 MIN_ACCURACY = 0.90
@@ -27,6 +29,7 @@ def test_features(network: FeatureNetwork, fashion: DatasetSplits) -> np.ndarray
     return network.features(fashion.preprocessing.to_tensor(fashion.test.pixels))
 
 
+@pytest.mark.unit
 def test_the_frechet_distance_of_two_diagonal_gaussians_has_its_closed_form() -> None:
     """For diagonal covariances d² = |μa - μb|² + Σ (σa - σb)²."""
     rng = np.random.default_rng(0)
@@ -39,6 +42,7 @@ def test_the_frechet_distance_of_two_diagonal_gaussians_has_its_closed_form() ->
     assert frechet_distance(a, a) == pytest.approx(0, abs=1e-9)
 
 
+@pytest.mark.unit
 def test_the_frechet_distance_is_symmetric_for_full_covariances() -> None:
     rng = np.random.default_rng(1)
     a = FeatureStatistics.of(rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6)))
@@ -70,7 +74,7 @@ def test_the_frechet_distance_separates_test_halves_reconstructions_and_noise(
     halves = frechet_distance(
         FeatureStatistics.of(test_features[:5000]), FeatureStatistics.of(test_features[5000:])
     )
-    model = load_autoencoder(MODELS_DIR / "fashion-vae-2d", session_options(threads=2))
+    model = load_autoencoder(MODELS_DIR / "fashion-vae-2d", session_options(worker_threads()))
     x = fashion.preprocessing.to_tensor(fashion.test.pixels[:5000])
     reconstructions = model.decode(model.encode(x).z_mean)
     recon = frechet_distance(FeatureStatistics.of(network.features(reconstructions)), reference)
@@ -84,7 +88,7 @@ def test_the_frechet_distance_separates_test_halves_reconstructions_and_noise(
 def test_the_evaluation_reproduces_the_figures_a_shipped_bundle_records(
     network: FeatureNetwork, fashion: DatasetSplits
 ) -> None:
-    model = load_autoencoder(MODELS_DIR / REPRODUCED, session_options(threads=2))
+    model = load_autoencoder(MODELS_DIR / REPRODUCED, session_options(worker_threads()))
     evaluation = model.manifest.evaluation
     assert evaluation is not None and evaluation.feature_network_sha256 == network.sha256
     assert evaluation.test_images == len(fashion.test)

@@ -9,6 +9,8 @@ import pytest
 from training.samplers import fit_gaussian, fit_mixture
 from vae_core.sampling import GaussianMixture
 
+pytestmark = pytest.mark.unit
+
 TRUE_MEANS = np.array([[-6.0, 0.0], [0.0, 5.0], [6.0, -1.0]])
 TRUE_WEIGHTS = np.array([0.5, 0.3, 0.2])
 TRUE_FACTORS = np.stack(

@@ -19,6 +19,8 @@ from vae_core.anomaly import scorer_for
 from vae_core.calibration import ANOMALY, AnomalyInfo
 from vae_core.graphs import OnnxAutoencoder, load_autoencoder
 
+pytestmark = pytest.mark.evaluation
+
 LARGE = "fashion-vae-32d"
 FASHION = ("fashion-vae-32d", "fashion-vae-2d", "fashion-ae-2d")
 SUBSET = 1000  # images per set when measuring again

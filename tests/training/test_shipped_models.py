@@ -10,9 +10,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from tests.conftest import MODELS_DIR, ROOT
+from tests.conftest import MODELS_DIR, ROOT, worker_threads
 from training.datasets.splits import DatasetSplits
 from vae_core import bundle
+from vae_core.graphs import session_options
+
+pytestmark = pytest.mark.evaluation
 
 SHIPPED = ["fashion-ae-2d", "fashion-vae-2d", "fashion-vae-32d"]
 # The most per-pixel test BCE each shipped VAE may have when decoding z_mean (32x32 padded images):
@@ -38,6 +41,7 @@ print("ok")
 """
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_bundle_loads_in_onnx_runtime_without_torch(name: str) -> None:
     done = subprocess.run(
@@ -51,8 +55,9 @@ def test_shipped_bundle_loads_in_onnx_runtime_without_torch(name: str) -> None:
 def _decode_z_mean(
     path: Path, pixels: np.ndarray, prep: bundle.Preprocessing
 ) -> tuple[np.ndarray, np.ndarray]:
-    encoder = ort.InferenceSession(str(path / bundle.ENCODER))
-    decoder = ort.InferenceSession(str(path / bundle.DECODER))
+    options = session_options(worker_threads())
+    encoder = ort.InferenceSession(str(path / bundle.ENCODER), options)
+    decoder = ort.InferenceSession(str(path / bundle.DECODER), options)
     x = prep.to_tensor(pixels)
     z_mean = encoder.run(["z_mean"], {"image": x})[0]
     return x, decoder.run(None, {"z": z_mean})[0]
@@ -74,6 +79,7 @@ def test_shipped_bundle_reproduces_its_recorded_test_metrics(
     assert mse == pytest.approx(manifest.metrics["test_mse_per_pixel"], rel=1e-3)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(BCE_TARGETS))
 def test_shipped_vaes_meet_their_reconstruction_targets(name: str) -> None:
     manifest = bundle.read_manifest(MODELS_DIR / name)
@@ -82,6 +88,7 @@ def test_shipped_vaes_meet_their_reconstruction_targets(name: str) -> None:
     assert manifest.metrics["test_nll_is_nats"] <= manifest.metrics["test_neg_elbo_nats"]
 
 
+@pytest.mark.unit
 def test_the_large_latent_vae_reconstructs_better_than_the_2d_models() -> None:
     bce = {n: bundle.read_manifest(MODELS_DIR / n).metrics["test_bce_per_pixel"] for n in SHIPPED}
     assert bce["fashion-vae-32d"] < min(bce["fashion-vae-2d"], bce["fashion-ae-2d"])

@@ -9,6 +9,8 @@ import pytest
 from tests.conftest import MODELS_DIR
 from vae_core import bundle
 
+pytestmark = pytest.mark.unit
+
 SHIPPED = ["fashion-ae-2d", "fashion-vae-2d", "fashion-vae-32d", "faces-vae-200d"]
 LARGE = "fashion-vae-32d"
 # The targets of the sample-quality issue, by the project's own evaluation.

@@ -13,6 +13,8 @@ from tests.conftest import ROOT
 from tests.training.conftest import TINY, tiny_run
 from training.train import CHECKPOINT, METRICS_LOG, Checkpoint, train
 
+pytestmark = pytest.mark.slow
+
 
 def test_one_epoch_smoke_writes_a_checkpoint_and_a_metrics_line(
     fashion_dir: Path, tmp_path: Path
@@ -67,6 +69,7 @@ def test_same_seed_gives_identical_weights(fashion_dir: Path, tmp_path: Path) ->
     assert not torch.equal(one.model[weight], other.model[weight])
 
 
+@pytest.mark.e2e
 def test_torchrun_with_two_cpu_processes_writes_one_checkpoint(
     fashion_dir: Path, tmp_path: Path
 ) -> None:

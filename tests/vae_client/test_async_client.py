@@ -10,10 +10,12 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.harness import Server
-from tests.service.conftest import serve
+from liveserver.server import Server
+from tests.conftest import serve
 from tests.service.helpers import OVERLOADABLE, VAE, occupied
 from vae_client import AsyncClient, Client, ModelNotFound, Overloaded
+
+pytestmark = pytest.mark.e2e
 
 ASYNC = pytest.mark.anyio
 
@@ -42,6 +44,7 @@ def public(kind: type) -> dict[str, inspect.Signature]:
     }
 
 
+@pytest.mark.unit
 def test_the_async_client_has_every_method_with_the_same_signature() -> None:
     sync, awaited = public(Client), public(AsyncClient)
     assert sync.keys() == awaited.keys()

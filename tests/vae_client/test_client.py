@@ -15,8 +15,9 @@ import pytest
 from PIL import Image
 
 import service.errors
-from bench.harness import Server, free_port
-from tests.service.conftest import serve
+from liveserver.processes import free_port
+from liveserver.server import Server
+from tests.conftest import serve
 from tests.service.helpers import OVERLOADABLE, VAE, b64, occupied
 from vae_client import (
     AttributeNotFound,
@@ -34,6 +35,8 @@ from vae_client import (
 from vae_client.client import MAX_DELAY
 from vae_client.errors import BY_CODE
 from vae_client.images import ImagesInput
+
+pytestmark = pytest.mark.e2e
 
 VAE32, FACES = "fashion-vae-32d", "faces-vae-200d"
 KEY = "a-client-test-key"
@@ -243,6 +246,7 @@ def test_errors_are_typed(client: Client, call, kind: type[VaeServeError], statu
     assert raised.value.message and raised.value.request_id
 
 
+@pytest.mark.unit
 def test_no_server_is_service_unreachable() -> None:
     with Client(f"http://127.0.0.1:{free_port()}", retries=3) as client:
         assert not client.is_ready()
@@ -250,6 +254,7 @@ def test_no_server_is_service_unreachable() -> None:
             client.models()
 
 
+@pytest.mark.unit
 def test_every_error_code_of_the_service_has_its_exception() -> None:
     kinds = [k for k in vars(service.errors).values() if isinstance(k, type)]
     codes = {k.code for k in kinds if issubclass(k, service.errors.ServiceError)}
@@ -287,6 +292,7 @@ def test_an_overload_503_is_retried_and_other_errors_are_not(
         assert len(statuses) <= 4  # the first try and at most 3 more
 
 
+@pytest.mark.unit
 def test_retries_are_bounded_and_back_off() -> None:
     """The schedule alone: Retry-After, doubled each time, capped; nothing after `retries`."""
     client = Client("http://127.0.0.1:1", retries=6)

@@ -7,6 +7,9 @@ from __future__ import annotations
 import sys
 
 import grimp
+import pytest
+
+pytestmark = pytest.mark.unit
 
 ALLOWED = {"httpx", "numpy", "PIL"}
 

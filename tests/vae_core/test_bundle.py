@@ -15,6 +15,8 @@ from vae_core import bundle
 from vae_core.errors import BundleInvalid
 from vae_core.graphs import load_autoencoder
 
+pytestmark = pytest.mark.unit
+
 SHIPPED = MODELS_DIR / "fashion-vae-2d"
 
 
@@ -51,6 +53,7 @@ def test_a_broken_bundle_is_refused_naming_the_file(
         bundle.read_bundle(copy)
 
 
+@pytest.mark.e2e
 def test_the_core_imports_neither_torch_nor_a_web_framework() -> None:
     script = (
         "import sys, vae_core.bundle, vae_core.graphs, vae_core.latent, vae_core.files\n"

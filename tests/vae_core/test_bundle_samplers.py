@@ -16,6 +16,8 @@ from vae_core import bundle
 from vae_core.errors import BundleInvalid
 from vae_core.graphs import load_autoencoder
 
+pytestmark = pytest.mark.unit
+
 VAE, AE = MODELS_DIR / "fashion-vae-2d", MODELS_DIR / "fashion-ae-2d"
 
 

@@ -21,6 +21,8 @@ from vae_core.calibration import (
 from vae_core.errors import BundleInvalid
 from vae_core.vocabulary import ScoreName
 
+pytestmark = pytest.mark.unit
+
 WEIGHTS: dict[ScoreName, float] = {"latent": 0.98, "elbo": 0.02}
 
 

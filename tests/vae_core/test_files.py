@@ -7,7 +7,11 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from vae_core import files
+
+pytestmark = pytest.mark.unit
 
 
 def test_an_atomic_write_leaves_the_new_file_and_no_temporary(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ import pytest
 from vae_core import latent
 from vae_core.bundle import AttributeVector, LatentPrior
 
+pytestmark = pytest.mark.unit
+
 RNG = np.random.default_rng(0)
 
 

@@ -26,6 +26,8 @@ from vae_core.latent_map import (
     write_latent_map,
 )
 
+pytestmark = pytest.mark.unit
+
 SHIPPED = MODELS_DIR / "fashion-vae-32d"
 
 

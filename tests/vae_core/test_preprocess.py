@@ -13,6 +13,8 @@ from tests.conftest import MODELS_DIR
 from vae_core.bundle import Manifest
 from vae_core.preprocess import Preprocessing
 
+pytestmark = pytest.mark.unit
+
 PAD = Preprocessing(color_mode="L", crop="pad_square", resize=(16, 16))
 CROP = Preprocessing(color_mode="L", crop="center_square", resize=(16, 16))
 

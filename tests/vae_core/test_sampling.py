@@ -18,6 +18,8 @@ from vae_core.sampling import (
 )
 from vae_core.vocabulary import SamplerName
 
+pytestmark = pytest.mark.unit
+
 D = 3
 
 

@@ -18,12 +18,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.harness import Server, free_port, stop_process
-from tests.conftest import ROOT
-from tests.service.conftest import serve
+from liveserver.processes import free_port, stop_process
+from liveserver.server import Server
+from tests.conftest import ROOT, serve
 from tests.service.helpers import VAE
 from vae_client import Client
 from vae_client.images import grid
+
+pytestmark = pytest.mark.e2e
 
 VAE_SERVE = Path(sys.executable).parent / "vae-serve"
 VAE32 = "fashion-vae-32d"

@@ -17,6 +17,8 @@ from training.datasets.registry import load_dataset
 from training.datasets.splits import DatasetSplits, LoadOptions
 from training.errors import ConfigError, DatasetInvalid
 
+pytestmark = pytest.mark.unit
+
 COUNT = 40
 
 

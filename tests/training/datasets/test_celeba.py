@@ -23,6 +23,8 @@ from training.faces.records import sample_face
 from training.faces.writer import generate_faces
 from vae_core.preprocess import Preprocessing
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def copy(official: Path, tmp_path: Path) -> Path:

@@ -17,6 +17,8 @@ from training.datasets.fashion_mnist import (
 from training.datasets.splits import DatasetSplits
 from training.errors import DatasetInvalid, DatasetNotFound
 
+pytestmark = pytest.mark.unit
+
 
 def test_fashion_mnist_has_the_published_counts_and_shapes(fashion: DatasetSplits) -> None:
     assert len(fashion.train) + len(fashion.val) == 60000
@@ -110,6 +112,7 @@ def test_idx_reader_accepts_a_well_formed_file(tmp_path: Path) -> None:
         (_idx(0x08, (3, 3), bytes(9)), "shape"),
         (_idx(0x08, (2, 3), bytes(5)), "data bytes"),
     ],
+    ids=["int32-type", "wrong-shape", "truncated"],  # gzip's bytes carry the time: not an id
 )
 def test_idx_reader_rejects_bad_headers_and_truncation(
     tmp_path: Path, content: bytes, message: str

@@ -24,6 +24,8 @@ from tests.training.datasets.folders import (
 from training.datasets.registry import load_dataset
 from training.datasets.splits import DatasetSplits, LoadOptions
 
+pytestmark = pytest.mark.unit
+
 SIDE = 16
 
 

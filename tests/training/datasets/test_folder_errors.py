@@ -20,6 +20,8 @@ from training.datasets.registry import load_dataset
 from training.datasets.splits import DatasetSplits, LoadOptions
 from training.errors import DatasetInvalid, DatasetNotFound
 
+pytestmark = pytest.mark.unit
+
 
 def load(root: Path, **options: object) -> DatasetSplits:
     return load_dataset("folder", root, 16, LoadOptions(workers=1, **options))  # type: ignore[arg-type]

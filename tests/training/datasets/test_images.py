@@ -14,6 +14,8 @@ from training.datasets.images import ImageArchive, decode_images
 from training.errors import DatasetInvalid
 from vae_core.preprocess import Preprocessing
 
+pytestmark = pytest.mark.unit
+
 PREPROCESSING = Preprocessing(color_mode="RGB", crop="center_square", resize=(8, 8), pad=0)
 
 

@@ -12,6 +12,8 @@ from training.datasets.registry import DATASETS, load_dataset, resolve_image_siz
 from training.datasets.splits import DatasetSplits
 from training.errors import ConfigError, DatasetNotFound
 
+pytestmark = pytest.mark.unit
+
 
 def test_load_dataset_reads_celeba(official: Path, official_splits: DatasetSplits) -> None:
     splits = load_dataset("celeba", official, image_size=32)

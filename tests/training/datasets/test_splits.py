@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from training.datasets.splits import DatasetSplits
+
+pytestmark = pytest.mark.unit
 
 
 def test_has_label_is_one_hot_for_classes(fashion: DatasetSplits) -> None:

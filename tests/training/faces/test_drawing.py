@@ -13,6 +13,8 @@ import pytest
 from training.faces.drawing import MOUTH_INSIDE, draw_face
 from training.faces.records import Face, FaceStyle, sample_face
 
+pytestmark = pytest.mark.unit
+
 
 def with_attributes(face: Face, **changes: Any) -> Face:
     """The same face, upright, with some attributes changed."""

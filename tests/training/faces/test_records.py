@@ -10,6 +10,8 @@ import pytest
 from training.datasets.celeba import CELEBA_ATTRIBUTES
 from training.faces.records import FaceAttributes, sample_face
 
+pytestmark = pytest.mark.unit
+
 DRAWN = {
     "Smiling", "Mouth_Slightly_Open", "Eyeglasses", "Wearing_Hat", "Bangs", "Male", "Pale_Skin",
     "Blond_Hair", "Black_Hair", "Brown_Hair", "Gray_Hair", "Mustache", "Goatee", "No_Beard",

@@ -14,6 +14,8 @@ from training.errors import ConfigError
 from training.faces.records import sample_face
 from training.faces.writer import generate_faces
 
+pytestmark = pytest.mark.unit
+
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
     return {

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import process_tree, tree_rss_mb
+from liveserver.processes import process_tree, tree_rss_mb
+
+pytestmark = pytest.mark.unit
 
 # A parent that starts a child (both Python: several MB each), says the child's PID, then waits.
 PARENT = """
@@ -37,6 +39,7 @@ def test_process_tree_is_the_root_and_all_its_descendants() -> None:
     assert process_tree(13, parents) == [13]
 
 
+@pytest.mark.e2e
 def test_tree_rss_is_the_parent_plus_its_child() -> None:
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
@@ -55,6 +58,7 @@ def test_tree_rss_is_the_parent_plus_its_child() -> None:
         parent.wait()
 
 
+@pytest.mark.e2e
 def test_tree_rss_of_a_process_that_has_gone_is_nan() -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
