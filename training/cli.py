@@ -1,5 +1,5 @@
-"""`python -m training {train,export,report,map,faces,classifier,samplers,evaluate}`: the training
-command line."""
+"""`python -m training {train,export,report,map,quantize,faces,classifier,samplers,evaluate}`: the
+training command line."""
 
 from __future__ import annotations
 
@@ -189,6 +189,14 @@ def _bundle_dataset(model_dir: Path, data_dir: str | None) -> DatasetSplits:
     return bundle_dataset(read_manifest(model_dir), data_dir)
 
 
+def cmd_quantize(args: argparse.Namespace) -> None:
+    from training.quantize import describe, quantize_bundle
+
+    for model_dir in args.model_dir:
+        verdicts = quantize_bundle(model_dir, _bundle_dataset(model_dir, args.data_dir))
+        print(f"{model_dir}: int8 against fp32\n{describe(verdicts)}")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from training.report import write_report
 
@@ -235,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", type=Path, nargs="+", help="bundle folders, e.g. models/my-vae")
     p.add_argument("--data-dir", type=Path, help="dataset folder, as for train")
     p.add_argument("--points", type=int, default=MAX_POINTS, help="test images on the map")
+    p = sub.add_parser(
+        "quantize", help="write bundles' int8 graphs, each only if it passes the quality gate"
+    )
+    p.add_argument("model_dir", type=Path, nargs="+", help="bundle folders, e.g. models/my-vae")
+    p.add_argument("--data-dir", help="dataset folder, as for train")
     p = sub.add_parser("faces", help="generate a CelebA-format dataset of drawn faces")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--count", type=int, default=20000)
@@ -271,6 +284,7 @@ COMMANDS = {
     "export": cmd_export,
     "report": cmd_report,
     "map": cmd_map,
+    "quantize": cmd_quantize,
     "faces": cmd_faces,
     "classifier": cmd_classifier,
     "samplers": cmd_samplers,
