@@ -75,12 +75,20 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         "the runs dir)"
     )  # fmt: skip
     _samples_argument(p)
+    _int8_argument(p)
 
 
 def _samples_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--samples", type=int, default=10_000, help="codes drawn from each sampler to measure it"
     )
+
+
+def _int8_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--int8", action="store_true", help="add int8 graphs, those that pass the quality gate "
+        "(as python -m training quantize)",
+    )  # fmt: skip
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]:
@@ -138,23 +146,23 @@ def cmd_train(args: argparse.Namespace) -> None:
     train_config, model_config = configs_from_args(args)
     checkpoint = train(train_config, model_config, args.runs_dir / args.name, args.resume)
     if not args.no_export and int(os.environ.get("RANK", "0")) == 0:
-        _export(checkpoint, args.models_dir / args.name, args.samples)
+        _export(checkpoint, args.models_dir / args.name, args.samples, args.int8)
         print(
             f"serve it: python -m service --model-dir {args.models_dir}, or to a running service "
             "on that folder: POST /v1/admin/reload"
         )
 
 
-def _export(checkpoint: Path, out: Path, samples: int) -> None:
+def _export(checkpoint: Path, out: Path, samples: int, int8: bool) -> None:
     from training.export import export_bundle
 
-    manifest = export_bundle(checkpoint, out, samples=samples)
+    manifest = export_bundle(checkpoint, out, samples=samples, int8=int8)
     epoch = manifest.training["exported_epoch"]
     print(f"bundle written to {out} (epoch {epoch}, best validation loss): {manifest.metrics}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    _export(args.checkpoint, args.out, args.samples)
+    _export(args.checkpoint, args.out, args.samples, args.int8)
 
 
 def cmd_classifier(args: argparse.Namespace) -> None:
@@ -235,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="bundle folder, e.g. models/my-vae")
     _samples_argument(p)
+    _int8_argument(p)
     p = sub.add_parser("report", help="write a bundle's figures (PNG)")
     p.add_argument("model_dir", type=Path)
     p.add_argument("--out", type=Path, help="figure folder (default docs/figures/<name>)")

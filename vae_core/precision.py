@@ -97,6 +97,7 @@ class Int8Recipe(_Strict):
     """How the int8 graphs were made."""
 
     rewrites: list[str] = Field(description="Exact rewrites applied before quantizing.")
+    fp32_layers: str = Field(description="The layers left in fp32, and why.")
     weights: str
     activations: str
     calibration: str = Field(description="The inputs the activation ranges were measured on.")
