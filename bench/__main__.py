@@ -1,5 +1,5 @@
 """`python -m bench [--smoke] [--peers VENV] [--profile]`: the service under closed-loop HTTP load,
-against its baselines, in one run.
+against its baselines, in one run; then fp32 and int8 side by side (bench/precision.py).
 
 On free 127.0.0.1 ports it starts, one after the other: the service with default settings and
 access logs on (every endpoint, decode at 16 and 64 clients), the naive FastAPI app
@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import uvloop
 
+from bench import precision
 from bench.harness import (
     PEAK_GROWTH_MB,
     RETURNED_WITHIN_MB,
@@ -541,9 +542,11 @@ def main(argv: list[str] | None = None) -> int:
     before = load_average()
     results, startup, memory = bench(config, stem)
     raw = raw_throughput(config)
+    side_by_side = precision.side_by_side(config, stem)
     after = load_average()
     checks = targets(results, raw, memory, startup, config)
     table = markdown(results, raw, memory, checks, config, (before, after))
+    table += precision.markdown(side_by_side)
     report = {
         "config": {
             **asdict(config),
@@ -557,12 +560,13 @@ def main(argv: list[str] | None = None) -> int:
         "raw_onnxruntime": raw,
         "memory_mb": asdict(memory),
         "targets": checks,
+        "precision": precision.record(side_by_side),
     }
     write_results(stem, report, table)
     print()
     print(table)
     print(f"wrote {stem}.json and .md")
-    failed = [r for r in results if r.errors]
+    failed = [r for r in results + [row.result for row in side_by_side.load] if r.errors]
     for r in failed:
         print(f"ERRORS: {r.server} {r.name}: {r.errors}, first: {r.first_error}", file=sys.stderr)
     return 1 if failed else 0

@@ -105,7 +105,7 @@ def quantize(
     """The int8 graph of an fp32 graph, its activation ranges measured on `calibration` (the
     graph's inputs [N, ...])."""
     ready = int8_ready(name, model)
-    keep_fp32 = _kept_in_fp32(name, model)
+    keep_fp32 = _kept_in_fp32(name, ready)
     with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
         output = Path(scratch) / "int8.onnx"
         quantize_static(
@@ -124,15 +124,14 @@ def quantize(
         return onnx.load(output)
 
 
-def _kept_in_fp32(name: GraphName, model: onnx.ModelProto) -> list[str]:
-    """The decoder's final convolution (its MatMul, once rewritten); the encoder's first
-    convolution, on the image: few multiply-adds, and where int8 moved the faces' codes most."""
+def _kept_in_fp32(name: GraphName, ready: onnx.ModelProto) -> list[str]:
+    """In the rewritten graph: the decoder's final convolution (its last MatMul, the nodes being
+    in order); the encoder's first convolution, on the image: few multiply-adds, and where int8
+    moved the faces' codes most."""
     if name == "decoder":
-        return [f"{node}/MatMul" for node in final_convolution(model)]
-    image = model.graph.input[0].name
-    return [
-        node.name for node in model.graph.node if node.op_type == "Conv" and image in node.input
-    ]
+        return [n.name for n in ready.graph.node if n.op_type == "MatMul"][-1:]
+    image = ready.graph.input[0].name
+    return [n.name for n in ready.graph.node if n.op_type == "Conv" and image in n.input]
 
 
 def fp32_products(model: onnx.ModelProto) -> list[str]:

@@ -91,10 +91,10 @@ def record_int8(
     """Quantize both graphs of the bundle in `bundle_dir`, write those that pass the gate and
     the manifest's `int8`; QuantizationRefused (nothing written) if none passes."""
     recipe = recipe or Recipe()
+    network = _network(bundle.read_manifest(bundle_dir))
     _remove_int8(bundle_dir)
     _rewrite_fp32_decoder(bundle_dir)
     fp32 = load_autoencoder(bundle_dir, _options(threads=2))
-    network = _network(fp32.manifest)
     held_out = _held_out(fp32, data)
     calibration = _calibration(fp32, data)
     verdicts = [
@@ -123,6 +123,18 @@ def _rewrite_fp32_decoder(bundle_dir: Path) -> None:
     manifest = bundle.read_manifest(bundle_dir)
     metrics = manifest.metrics | ({} if speedup is None else {DECODER_REWRITE_SPEEDUP: speedup})
     _write_manifest(bundle_dir, manifest, metrics=metrics, int8=None)
+
+
+def remeasure(bundle_dir: Path, data: DatasetSplits) -> dict[GraphName, GateFigures]:
+    """The gate's figures of a bundle's int8 graphs, measured again as `record_int8` did."""
+    fp32 = load_autoencoder(bundle_dir, _options(threads=2))
+    if fp32.manifest.int8 is None:
+        raise ConfigError(f"{bundle_dir}: no int8 graphs to measure")
+    network, held_out = _network(fp32.manifest), _held_out(fp32, data)
+    return {
+        name: _measure(name, bundle_dir / graph.file, fp32, held_out, network)
+        for name, graph in fp32.manifest.int8.graphs.items()
+    }
 
 
 def _try(

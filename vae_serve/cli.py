@@ -26,6 +26,7 @@ TRAINING = {
     "train": "train an AE or VAE, then export its bundle",
     "export": "export a checkpoint as a bundle",
     "report": "write a bundle's figures (PNG)",
+    "quantize": "write a bundle's int8 graphs, each only if it passes the quality gate",
     "evaluate": "evaluate a bundle on its test set",
     "faces": "generate a CelebA-format dataset of drawn faces",
 }
