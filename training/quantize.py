@@ -64,17 +64,39 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class HeldOut:
-    """The gate's inputs and the fp32 graphs' images of them."""
+class Judge:
+    """The gate's held-out inputs, the fp32 graphs' images of them, and the feature network that
+    compares an int8 graph's images with those."""
 
+    fp32: OnnxAutoencoder
+    network: FeatureNetwork
     images: np.ndarray  # test images, the encoder's input
     codes: np.ndarray  # the fp32 encoder's z_mean of `images`, then sampled codes
     decoded: np.ndarray  # the fp32 decoder's images of `codes`
 
-    @property
-    def reconstructed(self) -> np.ndarray:
-        """The fp32 decoder's images of the fp32 encoder's codes of `images`."""
-        return self.decoded[: len(self.images)]
+    @classmethod
+    def of(cls, fp32: OnnxAutoencoder, data: DatasetSplits) -> Judge:
+        count = min(GATE_INPUTS, len(data.test))
+        images = fp32.manifest.preprocessing.to_tensor(data.test.pixels[:count])
+        sampler = fp32.samplers[fp32.manifest.default_sampler]
+        samples = sampler.sample(count, np.random.default_rng(SEED + 1), 1.0).astype(np.float32)
+        codes = np.concatenate([encode(fp32, images), samples])
+        return cls(fp32, _network(fp32.manifest), images, codes, decode(fp32, codes))
+
+    def inputs(self, name: GraphName) -> np.ndarray:
+        return self.codes if name == "decoder" else self.images
+
+    def figures(self, name: GraphName, path: Path) -> GateFigures:
+        """The gate's figures of the int8 graph `name` at `path`."""
+        graphs = [Graph(path, _options(threads), name) for threads in (1, 2)]
+        inputs = self.inputs(name)
+        invariant = all(gate.batch_invariant(graph.run, inputs) for graph in graphs)
+        outputs = _in_batches(graphs[1].run, inputs)
+        if name == "decoder":
+            return gate.figures(outputs["image"], self.decoded, self.network, invariant)
+        reconstructed = self.decoded[: len(self.images)]  # fp32 all the way
+        images = decode(self.fp32, outputs["z_mean"])
+        return gate.figures(images, reconstructed, self.network, invariant)
 
 
 def quantize_bundle(
@@ -91,17 +113,16 @@ def record_int8(
     """Quantize both graphs of the bundle in `bundle_dir`, write those that pass the gate and
     the manifest's `int8`; QuantizationRefused (nothing written) if none passes."""
     recipe = recipe or Recipe()
-    network = _network(bundle.read_manifest(bundle_dir))
+    _network(bundle.read_manifest(bundle_dir))  # before any change: no gate, no int8
     _remove_int8(bundle_dir)
     _rewrite_fp32_decoder(bundle_dir)
     fp32 = load_autoencoder(bundle_dir, _options(threads=2))
-    held_out = _held_out(fp32, data)
+    judge = Judge.of(fp32, data)
     calibration = _calibration(fp32, data)
-    verdicts = [
-        _try(name, bundle_dir, fp32, quantize(name, _fp32_graph(bundle_dir, name),
-             calibration[name], recipe), held_out, network)
-        for name in FP32_FILES
-    ]  # fmt: skip
+    verdicts = []
+    for name, file in FP32_FILES.items():
+        model = quantize(name, onnx.load(bundle_dir / file), calibration[name], recipe)
+        verdicts.append(_try(name, bundle_dir, model, judge))
     passed = {v.graph: v for v in verdicts if not v.failures}
     if not passed:
         raise QuantizationRefused(
@@ -110,7 +131,7 @@ def record_int8(
     graphs = {name: _record_graph(bundle_dir, name, v) for name, v in passed.items()}
     record = _record(recipe, _calibration_text(fp32), graphs)
     _write_manifest(bundle_dir, fp32.manifest, int8=record)
-    distances = _sampler_distances(bundle_dir, data, network)
+    distances = _sampler_distances(bundle_dir, data, judge.network)
     record = record.model_copy(update={"sampler_frechet_distances": distances})
     _write_manifest(bundle_dir, fp32.manifest, int8=record)
     return verdicts
@@ -130,46 +151,23 @@ def remeasure(bundle_dir: Path, data: DatasetSplits) -> dict[GraphName, GateFigu
     fp32 = load_autoencoder(bundle_dir, _options(threads=2))
     if fp32.manifest.int8 is None:
         raise ConfigError(f"{bundle_dir}: no int8 graphs to measure")
-    network, held_out = _network(fp32.manifest), _held_out(fp32, data)
+    judge = Judge.of(fp32, data)
     return {
-        name: _measure(name, bundle_dir / graph.file, fp32, held_out, network)
+        name: judge.figures(name, bundle_dir / graph.file)
         for name, graph in fp32.manifest.int8.graphs.items()
     }
 
 
-def _try(
-    name: GraphName,
-    bundle_dir: Path,
-    fp32: OnnxAutoencoder,
-    model: onnx.ModelProto,
-    held_out: HeldOut,
-    network: FeatureNetwork,
-) -> Verdict:
+def _try(name: GraphName, bundle_dir: Path, model: onnx.ModelProto, judge: Judge) -> Verdict:
     """Write the int8 graph, measure it against fp32, and delete it again if it fails."""
     path = bundle_dir / INT8_FILES[name]
     onnx.save(model, path)
-    figures = _measure(name, path, fp32, held_out, network)
+    figures = judge.figures(name, path)
     missed = gate.failures(figures)
     if missed:
         path.unlink()
         return Verdict(name, figures, missed, [])
-    return Verdict(name, figures, missed, _timings(bundle_dir, name, held_out))
-
-
-def _measure(
-    name: GraphName, path: Path, fp32: OnnxAutoencoder, held_out: HeldOut, network: FeatureNetwork
-) -> GateFigures:
-    graphs = [Graph(path, _options(threads), name) for threads in (1, 2)]
-    invariant = all(gate.batch_invariant(graph.run, _inputs(name, held_out)) for graph in graphs)
-    if name == "decoder":
-        images = _in_batches(graphs[1].run, held_out.codes)["image"]
-        return gate.figures(images, held_out.decoded, network, invariant)
-    codes = _in_batches(graphs[1].run, held_out.images)["z_mean"]
-    return gate.figures(decode(fp32, codes), held_out.reconstructed, network, invariant)
-
-
-def _inputs(name: GraphName, held_out: HeldOut) -> np.ndarray:
-    return held_out.codes if name == "decoder" else held_out.images
+    return Verdict(name, figures, missed, _timings(bundle_dir, name, judge.inputs(name)))
 
 
 def _in_batches(run: Callable[[np.ndarray], Outputs], inputs: np.ndarray) -> Outputs:
@@ -177,14 +175,14 @@ def _in_batches(run: Callable[[np.ndarray], Outputs], inputs: np.ndarray) -> Out
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
-def _timings(bundle_dir: Path, name: GraphName, held_out: HeldOut) -> list[Timing]:
+def _timings(bundle_dir: Path, name: GraphName, inputs: np.ndarray) -> list[Timing]:
     """fp32 and int8, one thread, at each TIMING_BATCHES size, taken in turns."""
     sessions = [
         one_thread_session(str(bundle_dir / files[name])) for files in (FP32_FILES, INT8_FILES)
     ]
     timings = []
     for batch in TIMING_BATCHES:
-        fp32, int8 = graph_seconds(sessions, _inputs(name, held_out)[:batch])
+        fp32, int8 = graph_seconds(sessions, inputs[:batch])
         timings.append(Timing(batch=batch, fp32_ms=fp32 * 1000, int8_ms=int8 * 1000))
     return timings
 
@@ -248,10 +246,6 @@ def _remove_int8(bundle_dir: Path) -> None:
         (bundle_dir / file).unlink(missing_ok=True)
 
 
-def _fp32_graph(bundle_dir: Path, name: GraphName) -> onnx.ModelProto:
-    return onnx.load(bundle_dir / FP32_FILES[name])
-
-
 def _network(manifest: bundle.Manifest) -> FeatureNetwork:
     network = feature_network_for(manifest.dataset.name, manifest.image_shape)
     if network is None:
@@ -260,15 +254,6 @@ def _network(manifest: bundle.Manifest) -> FeatureNetwork:
             f"{manifest.image_shape}, so the int8 gate cannot run: no int8 graphs"
         )
     return network
-
-
-def _held_out(model: OnnxAutoencoder, data: DatasetSplits) -> HeldOut:
-    count = min(GATE_INPUTS, len(data.test))
-    images = model.manifest.preprocessing.to_tensor(data.test.pixels[:count])
-    sampler = model.samplers[model.manifest.default_sampler]
-    samples = sampler.sample(count, np.random.default_rng(SEED + 1), 1.0).astype(np.float32)
-    codes = np.concatenate([encode(model, images), samples])
-    return HeldOut(images, codes, decode(model, codes))
 
 
 def _calibration(model: OnnxAutoencoder, data: DatasetSplits) -> dict[GraphName, np.ndarray]:

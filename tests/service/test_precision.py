@@ -55,9 +55,9 @@ def test_the_api_and_the_metrics_say_which_precision_serves(model_dir: Path) -> 
         assert record is not None
         assert detail["int8"] == record.model_dump(mode="json")
         listed = client.get("/v1/models").json()["models"]
-        assert {m["name"]: m["precision"] for m in listed} == dict.fromkeys(
-            (LARGE, SMALL, "fashion-ae-2d"), "int8"
-        )
+        assert {m["name"]: m["precision"] for m in listed} == {
+            m["name"]: bundle.read_manifest(model_dir / m["name"]).precisions[-1] for m in listed
+        }
         metrics = client.get("/metrics").text
     assert f'vae_serve_model_precision{{model="{LARGE}",precision="int8"}} 1.0' in metrics
     with serving(model_dir, precision="fp32") as client:

@@ -1,6 +1,6 @@
-"""`python -m training quantize` on a small trained bundle: the int8 graphs it writes and records,
-the gate refusing a variant made bad on purpose, and batch invariance (static int8 has it,
-dynamic int8 does not)."""
+"""`python -m training quantize` on a copy of the book's model (models/fashion-vae-2d) and a part of
+the real data: the int8 graphs it writes and records, the gate refusing a variant made bad on
+purpose, and batch invariance (static int8 has it, dynamic int8 does not)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ import onnxruntime as ort
 import pytest
 from onnxruntime.quantization import quantize_dynamic
 
-from tests.conftest import ROOT
-from tests.training.conftest import TINY, tiny_run
+from tests.conftest import MODELS_DIR, ROOT
+from tests.vae_core.test_precision import strip_int8
 from training import cli, gate
 from training.datasets.splits import DatasetSplits
 from training.errors import ConfigError
-from training.export import export_bundle
 from training.int8 import Recipe, int8_ready
 from training.quantize import (
     QuantizationRefused,
@@ -29,24 +28,21 @@ from training.quantize import (
     record_int8,
     remeasure,
 )
-from training.train import train
 from vae_core import bundle
 from vae_core.graphs import Graph, load_autoencoder
 from vae_core.precision import INT8_FILES, cpu_features
 
-SAMPLES = 256
+BOOK = MODELS_DIR / "fashion-vae-2d"
+WIDTHS = len(bundle.read_manifest(BOOK).architecture["widths"])  # its ConvTransposes
 
 
 @pytest.fixture(scope="module")
-def trained(
-    fashion_dir: Path, small_fashion: DatasetSplits, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """A small VAE trained on real images and exported (fp32 only)."""
-    runs = tmp_path_factory.mktemp("runs")
-    checkpoint = train(tiny_run(fashion_dir, epochs=2, max_train_images=2048), TINY, runs, False)
-    out = tmp_path_factory.mktemp("models") / "tiny-vae"
-    export_bundle(checkpoint, out, data=small_fashion, samples=SAMPLES)
-    return out
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The book's model as shipped (trained on the real data), its int8 graphs taken out."""
+    copy = tmp_path_factory.mktemp("models") / BOOK.name
+    shutil.copytree(BOOK, copy)
+    strip_int8(copy)
+    return copy
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +83,11 @@ def test_the_int8_decoder_is_matmul_and_col2im_with_int8_inputs_and_an_fp32_last
     decoder = onnx.load(path / INT8_FILES["decoder"])
     ops = [node.op_type for node in decoder.graph.node]
     assert "ConvTranspose" not in ops and "Conv" not in ops
-    assert ops.count("Col2Im") == len(TINY.widths) + 1
+    assert ops.count("Col2Im") == WIDTHS + 1
     dequantized = {n.output[0] for n in decoder.graph.node if n.op_type == "DequantizeLinear"}
     matmuls = [n for n in decoder.graph.node if n.op_type == "MatMul"]
     int8 = [m.name for m in matmuls if set(m.input) <= dequantized]
-    assert len(int8) == len(TINY.widths)  # both operands of each ConvTranspose's product
+    assert len(int8) == WIDTHS  # both operands of each ConvTranspose's product
     record = bundle.read_manifest(path).int8
     assert record is not None
     fp32 = record.graphs["decoder"].fp32_nodes
