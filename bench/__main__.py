@@ -451,7 +451,8 @@ def start(contender: Contender, config: Config, stem: Path) -> tuple[Server, dic
     name = contender.label.replace(" ", "-").replace(",", "")
     log = stem.with_name(f"{stem.name}-server-{name}.log")
     command = list(contender.command) if contender.command else None
-    server = Server(config.model_dir, contender.env, log, log_level=contender.log_level,
+    env = {"VAE_SERVE_PRECISION": "fp32"} | contender.env  # the baselines' graph, unless told
+    server = Server(config.model_dir, env, log, log_level=contender.log_level,
                     command=command, ready=contender.ready)  # fmt: skip
     print(f"{contender.label}: ready in {server.startup_seconds:.2f} s, "
           f"RSS {server.rss_mb():.0f} MB")  # fmt: skip
