@@ -40,7 +40,7 @@ from vae_core.precision import (
     Timing,
     cpu_features,
 )
-from vae_core.vocabulary import GraphName, SamplerName
+from vae_core.vocabulary import GraphName
 
 GATE_INPUTS = 5000  # held-out test images, and as many sampled codes for the decoder
 GATE_BATCH = 100  # rows per run while measuring: a 64x64 decoder's int8 tensors are large
@@ -100,18 +100,21 @@ class Judge:
 
 
 def quantize_bundle(
-    bundle_dir: Path, data: DatasetSplits, recipe: Recipe | None = None
+    bundle_dir: Path, data: DatasetSplits, recipe: Recipe | None = None, samples: int | None = None
 ) -> list[Verdict]:
     """`record_int8` on an existing bundle, through a copy swapped in whole: a refusal leaves
     the bundle as it was."""
-    return rewrite_folder(bundle_dir, partial(record_int8, data=data, recipe=recipe))
+    change = partial(record_int8, data=data, recipe=recipe, samples=samples)
+    return rewrite_folder(bundle_dir, change)
 
 
 def record_int8(
-    bundle_dir: Path, data: DatasetSplits, recipe: Recipe | None = None
+    bundle_dir: Path, data: DatasetSplits, recipe: Recipe | None = None, samples: int | None = None
 ) -> list[Verdict]:
     """Quantize both graphs of the bundle in `bundle_dir`, write those that pass the gate and
-    the manifest's `int8`; QuantizationRefused (nothing written) if none passes."""
+    the manifest's `int8`; QuantizationRefused (nothing written) if none passes. `samples`:
+    codes drawn from each sampler to measure it through int8 (default: as many as the bundle's
+    evaluation drew, so that the distances compare)."""
     recipe = recipe or Recipe()
     _network(bundle.read_manifest(bundle_dir))  # before any change: no gate, no int8
     _remove_int8(bundle_dir)
@@ -130,9 +133,8 @@ def record_int8(
         )
     graphs = {name: _record_graph(bundle_dir, name, v) for name, v in passed.items()}
     record = _record(recipe, _calibration_text(fp32), graphs)
-    _write_manifest(bundle_dir, fp32.manifest, int8=record)
-    distances = _sampler_distances(bundle_dir, data, judge.network)
-    record = record.model_copy(update={"sampler_frechet_distances": distances})
+    _write_manifest(bundle_dir, fp32.manifest, int8=record)  # the bundle now loads at int8
+    record = _with_sampler_distances(record, bundle_dir, data, judge.network, samples)
     _write_manifest(bundle_dir, fp32.manifest, int8=record)
     return verdicts
 
@@ -204,6 +206,7 @@ def _record(recipe: Recipe, calibration: str, graphs: dict[GraphName, Int8Graph]
         gate=gate.LIMITS,
         graphs=graphs,
         sampler_frechet_distances={},
+        samples_per_sampler=SAMPLES,
         measured_on=cpu_features(),
         recommended=False,
         onnxruntime=ort.__version__,
@@ -219,18 +222,23 @@ def _write_manifest(bundle_dir: Path, manifest: bundle.Manifest, **updates: obje
     write_json_atomic(bundle_dir / bundle.MANIFEST, checked.model_dump(mode="json"))
 
 
-def _sampler_distances(
-    bundle_dir: Path, data: DatasetSplits, network: FeatureNetwork
-) -> dict[SamplerName, float]:
-    """Each sampler's Fréchet distance to the test images through the int8 graphs, with the
-    samples and seed of the bundle's own evaluation."""
+def _with_sampler_distances(
+    record: Int8Record,
+    bundle_dir: Path,
+    data: DatasetSplits,
+    network: FeatureNetwork,
+    samples: int | None,
+) -> Int8Record:
+    """The record with each sampler's Fréchet distance to the test images through the int8
+    graphs, with the seed (and by default the number of codes) of the bundle's evaluation."""
     model = load_autoencoder(bundle_dir, _options(threads=2), precision="int8")
     evaluation = model.manifest.evaluation
-    samples, seed = (
-        (evaluation.samples_per_sampler, evaluation.seed) if evaluation else (SAMPLES, SEED)
-    )
+    samples = samples or (evaluation.samples_per_sampler if evaluation else SAMPLES)
+    seed = evaluation.seed if evaluation else SEED
     measured = measure(model, model.samplers, data.test, network, samples, seed)
-    return dict(measured.sampler_distances)
+    distances = dict(measured.sampler_distances)
+    update = {"sampler_frechet_distances": distances, "samples_per_sampler": samples}
+    return record.model_copy(update=update)
 
 
 def _options(threads: int) -> ort.SessionOptions:

@@ -120,6 +120,7 @@ class Int8Record(_Strict):
         description="Each sampler's Fréchet distance to the test images, measured as export "
         "measures it (`samplers`) but through the int8 graphs."
     )
+    samples_per_sampler: int = Field(ge=2, description="Codes drawn from each sampler for it.")
     measured_on: CpuFeatures
     recommended: bool = Field(
         description="Whether int8 measured faster than fp32 enough to serve it by default."
