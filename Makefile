@@ -9,7 +9,7 @@ PORT ?= 8000
 # Debian packages of the test suite's data and tools: Fashion-MNIST, a browser, a font.
 SYSTEM_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core
 
-.PHONY: run test test-fast lint audit bench bench-peers bench-smoke bench-studio bench-folder bench-anomaly soak soak-smoke system-deps container-deps container-test train-shipped classifiers maps calibrations report clean help
+.PHONY: run test test-fast lint audit bench bench-peers bench-smoke bench-studio bench-folder bench-anomaly soak soak-smoke system-deps container-deps container-test train-shipped quantize-shipped classifiers maps calibrations report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
@@ -140,6 +140,13 @@ train-shipped: $(VENV)/.dev
 	$(PY) -m training train $(LARGE) --beta 0.002 --epochs 13 --lr 1e-4 --resume
 	$(PY) -m training train --name fashion-vae-2d --model vae --latent-dim 2 --epochs 10
 	$(PY) -m training train --name fashion-ae-2d --model ae --latent-dim 2 --epochs 4
+
+# The shipped bundles' int8 graphs (encoder.int8.onnx, decoder.int8.onnx), calibrated and gated on
+# their own data, the figures in model.json (docs/precision.md); their fp32 decoders get the exact
+# rewrite first when it measures faster. Rewrites model.json: run it after any other bundle change.
+quantize-shipped: $(VENV)/.dev data/faces
+	$(PY) -m training quantize models/fashion-vae-2d models/fashion-vae-32d models/fashion-ae-2d
+	$(PY) -m training quantize models/faces-vae-200d --data-dir data/faces
 
 # Retrain the feature networks of `python -m training evaluate` (training/classifiers/): the
 # Fashion-MNIST classifier, and the attribute classifier of the generated faces.

@@ -1,5 +1,5 @@
 """`python -m bench [--smoke] [--peers VENV] [--profile]`: the service under closed-loop HTTP load,
-against its baselines, in one run.
+against its baselines, in one run; then fp32 and int8 side by side (bench/precision.py).
 
 On free 127.0.0.1 ports it starts, one after the other: the service with default settings and
 access logs on (every endpoint, decode at 16 and 64 clients), the naive FastAPI app
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import uvloop
 
-from bench import overload
+from bench import overload, precision
 from bench.anomaly import score_parts, score_work
 from bench.harness import (
     ROOT,
@@ -464,7 +464,8 @@ def start(contender: Contender, config: Config, stem: Path) -> tuple[Server, dic
     name = contender.label.replace(" ", "-").replace(",", "")
     log = stem.with_name(f"{stem.name}-server-{name}.log")
     command = list(contender.command) if contender.command else None
-    server = Server(config.model_dir, contender.env, log, log_level=contender.log_level,
+    env = {"VAE_SERVE_PRECISION": "fp32"} | contender.env  # the baselines' graph, unless told
+    server = Server(config.model_dir, env, log, log_level=contender.log_level,
                     command=command, ready=contender.ready)  # fmt: skip
     print(f"{contender.label}: ready in {server.startup_seconds:.2f} s, "
           f"RSS {server.rss_mb():.0f} MB")  # fmt: skip
@@ -566,10 +567,12 @@ def main(argv: list[str] | None = None) -> int:
     overloaded = overload.run(config.model_dir, config.model, config.duration, stem,
                               config.max_requests, peer)  # fmt: skip
     raw = raw_throughput(config)
+    side_by_side = precision.side_by_side(config, stem)
     after = load_average()
     checks = targets(results, raw, memory, startup, config)
     table = markdown(results, raw, memory, checks, config, (before, after))
     table += overload.markdown(overloaded)
+    table += precision.markdown(side_by_side)
     report = {
         "config": {
             **asdict(config),
@@ -584,12 +587,13 @@ def main(argv: list[str] | None = None) -> int:
         "memory_mb": asdict(memory),
         "targets": checks,
         "overload": overload.records(overloaded),
+        "precision": precision.record(side_by_side),
     }
     write_results(stem, report, table)
     print()
     print(table)
     print(f"wrote {stem}.json and .md")
-    failed = [r for r in results if r.errors]
+    failed = [r for r in results + [row.result for row in side_by_side.load] if r.errors]
     for r in failed:
         print(f"ERRORS: {r.server} {r.name}: {r.errors}, first: {r.first_error}", file=sys.stderr)
     return 1 if failed else 0

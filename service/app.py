@@ -29,11 +29,13 @@ from service.operations.latent import LatentOperations
 from service.operations.maps import MapOperations
 from service.operations.models import ModelOperations
 from service.operations.v2 import InferenceOperations
-from service.registry import ModelRegistry
-from service.runtime import BatchingOptions, InferencePool, RuntimeOptions, load_model
+from service.precision import PrecisionPolicy
+from service.registry import Loaded, ModelRegistry
+from service.runtime import BatchingOptions, InferencePool, RuntimeOptions
 from service.schemas.requests import REQUEST_MODELS
 from service.schemas.v2 import GRAPHS as V2_GRAPHS
 from service.shutdown import Drain, drain_on_sigterm
+from vae_core.precision import cpu_features
 
 logger = logging.getLogger("vae_serve")
 
@@ -112,8 +114,10 @@ def _services(settings: Settings) -> Services:
         observe=metrics.observe_inference,
         batching=batching,
     )
-    registry = ModelRegistry(settings.model_dir, partial(load_model, options=options))
+    precision = PrecisionPolicy(settings.precision, settings.model_precision, cpu_features())
+    registry = ModelRegistry(settings.model_dir, partial(precision.load, options=options))
     metrics.track_models(partial(registry.count, True), partial(registry.count, False))
+    metrics.track_precision(partial(_precisions, registry))
     attributes = AttributeStore(settings.data_dir)
     pool = InferencePool(
         settings.inference_concurrency,
@@ -130,13 +134,17 @@ def _services(settings: Settings) -> Services:
         pool=pool,
         metrics=metrics,
         drain=Drain(),
-        models=ModelOperations(registry, attributes, pool),
+        models=ModelOperations(registry, attributes, pool, precision),
         latent=LatentOperations(attributes, limits, pool, settings.max_items),
         attributes=AttributeOperations(attributes, limits, pool, settings.max_items),
         maps=MapOperations(limits, pool, settings.max_items),
         anomaly=AnomalyOperations(limits, pool, settings.max_items),
         inference=InferenceOperations(registry, pool, settings.max_items),
     )
+
+
+def _precisions(registry: ModelRegistry) -> list[tuple[str, str]]:
+    return [(e.model.name, e.model.precision) for e in registry.entries() if isinstance(e, Loaded)]
 
 
 def _known(registry: ModelRegistry, name: str) -> bool:

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from vae_core.vocabulary import PrecisionSetting
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 MIN_API_KEY_LENGTH = 8
 
@@ -185,6 +187,20 @@ class Settings(BaseSettings):
         "then runs alone.",
     )
 
+    precision: PrecisionSetting = Field(
+        "auto",
+        description="The graphs each bundle serves: `fp32`, `int8` (the bundle's int8 graphs, "
+        "written by `python -m training quantize`; fp32 for a bundle without them), or `auto`: "
+        "int8 where the bundle recommends it (it measured faster) and this CPU has the int8 "
+        "instructions of the CPU it was measured on (e.g. AVX512-VNNI or AVX-VNNI), else fp32, "
+        "with a log line saying why. See docs/precision.md.",
+    )
+    model_precision: Annotated[dict[str, PrecisionSetting], NoDecode] = Field(
+        default_factory=dict,
+        description="Per-model precision over `precision`, comma-separated `model=precision` "
+        "pairs, e.g. `fashion-vae-32d=int8,faces-vae-200d=fp32`.",
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lowercase_level(cls, value: object) -> object:
@@ -196,6 +212,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("model_precision", mode="before")
+    @classmethod
+    def _split_model_precision(cls, value: object) -> object:
+        """`a=int8,b=fp32` -> {"a": "int8", "b": "fp32"}; each precision is then validated."""
+        if not isinstance(value, str):
+            return value
+        pairs = {}
+        for pair in filter(None, (part.strip() for part in value.split(","))):
+            name, equals, precision = pair.partition("=")
+            if not equals or not name.strip():
+                raise ValueError(f"{pair!r}: expected model=precision, e.g. fashion-vae-32d=int8")
+            pairs[name.strip()] = precision.strip()
+        return pairs
 
     @field_validator("model_dir")
     @classmethod
@@ -227,6 +257,7 @@ class Settings(BaseSettings):
         """These settings as `VAE_SERVE_*` variables, for worker processes to rebuild them."""
         values = self.model_dump(exclude_none=True)
         values["cors_origins"] = ",".join(self.cors_origins)
+        values["model_precision"] = ",".join(f"{k}={v}" for k, v in self.model_precision.items())
         if self.api_key is not None:
             values["api_key"] = self.api_key.get_secret_value()
         return {f"VAE_SERVE_{key.upper()}": str(value) for key, value in values.items()}

@@ -5,11 +5,13 @@ models only by names the registry knows, so clients cannot inflate the label set
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # the text format every Prometheus version reads
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -99,5 +101,25 @@ class Metrics:
         )  # fmt: skip
         limit.set(capacity)
 
+    def track_precision(self, serving: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        """Report which precision each serving model runs at, read at each scrape from
+        `serving()`'s (model, precision) pairs: vae_serve_model_precision{model, precision} 1."""
+        self.registry.register(_PrecisionCollector(serving))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PrecisionCollector(Collector):
+    def __init__(self, serving: Callable[[], Iterable[tuple[str, str]]]):
+        self._serving = serving
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "vae_serve_model_precision",
+            "1 for the precision (fp32 or int8) each serving model's graphs run at.",
+            labels=["model", "precision"],
+        )
+        for model, precision in self._serving():
+            family.add_metric([model, precision], 1)
+        yield family

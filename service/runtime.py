@@ -29,6 +29,7 @@ import onnxruntime as ort
 from service.batching import Batcher
 from service.errors import InferenceTimeout, Overloaded
 from vae_core.graphs import Graph, OnnxAutoencoder, Runner, load_autoencoder, session_options
+from vae_core.vocabulary import Precision
 
 # Called after every session run with (model, graph, seconds, batch rows): the metrics hook.
 InferenceObserver = Callable[[str, str, float, int], None]
@@ -298,10 +299,13 @@ def _settle(future: asyncio.Future[Any], result: object, error: BaseException | 
         future.set_exception(error)
 
 
-def load_model(directory: Path, options: RuntimeOptions) -> OnnxAutoencoder:
-    """Read, verify (sha256, graph signatures) and warm one bundle; BundleInvalid says why not."""
+def load_model(
+    directory: Path, options: RuntimeOptions, precision: Precision = "fp32"
+) -> OnnxAutoencoder:
+    """Read, verify (sha256, graph signatures) and warm one bundle at `precision`;
+    BundleInvalid says why not."""
     run_with = partial(_runner, options, directory.name)
-    return load_autoencoder(directory, serving_session_options(options), run_with)
+    return load_autoencoder(directory, serving_session_options(options), run_with, precision)
 
 
 def serving_session_options(options: RuntimeOptions) -> ort.SessionOptions:

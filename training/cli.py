@@ -1,5 +1,5 @@
-"""`python -m training {train,export,report,map,faces,classifier,samplers,calibrate,evaluate}`:
-the training command line."""
+"""`python -m training {train,export,report,map,quantize,faces,classifier,samplers,calibrate,
+evaluate}`: the training command line."""
 
 from __future__ import annotations
 
@@ -93,6 +93,14 @@ def _samples_argument(p: argparse.ArgumentParser) -> None:
 def _export_arguments(p: argparse.ArgumentParser) -> None:
     _samples_argument(p)
     _ood_images_argument(p)
+    _int8_argument(p)
+
+
+def _int8_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--int8", action="store_true", help="add int8 graphs, those that pass the quality gate "
+        "(as python -m training quantize)",
+    )  # fmt: skip
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]:
@@ -161,7 +169,9 @@ def _export(checkpoint: Path, out: Path, args: argparse.Namespace) -> None:
     from training.export import export_bundle
 
     calibration = CalibrationConfig(ood_images=args.ood_images)
-    manifest = export_bundle(checkpoint, out, samples=args.samples, calibration=calibration)
+    manifest = export_bundle(
+        checkpoint, out, samples=args.samples, calibration=calibration, int8=args.int8
+    )
     epoch = manifest.training["exported_epoch"]
     print(f"bundle written to {out} (epoch {epoch}, best validation loss): {manifest.metrics}")
 
@@ -216,6 +226,14 @@ def _bundle_dataset(model_dir: Path, data_dir: str | None) -> DatasetSplits:
     return bundle_dataset(read_manifest(model_dir), data_dir)
 
 
+def cmd_quantize(args: argparse.Namespace) -> None:
+    from training.quantize import describe, quantize_bundle
+
+    for model_dir in args.model_dir:
+        verdicts = quantize_bundle(model_dir, _bundle_dataset(model_dir, args.data_dir))
+        print(f"{model_dir}: int8 against fp32\n{describe(verdicts)}")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from training.report import write_report
 
@@ -262,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", type=Path, nargs="+", help="bundle folders, e.g. models/my-vae")
     p.add_argument("--data-dir", type=Path, help="dataset folder, as for train")
     p.add_argument("--points", type=int, default=MAX_POINTS, help="test images on the map")
+    p = sub.add_parser(
+        "quantize", help="write bundles' int8 graphs, each only if it passes the quality gate"
+    )
+    p.add_argument("model_dir", type=Path, nargs="+", help="bundle folders, e.g. models/my-vae")
+    p.add_argument("--data-dir", help="dataset folder, as for train")
     p = sub.add_parser("faces", help="generate a CelebA-format dataset of drawn faces")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--count", type=int, default=20000)
@@ -332,6 +355,7 @@ COMMANDS = {
     "export": cmd_export,
     "report": cmd_report,
     "map": cmd_map,
+    "quantize": cmd_quantize,
     "faces": cmd_faces,
     "classifier": cmd_classifier,
     "samplers": cmd_samplers,

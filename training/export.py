@@ -27,6 +27,7 @@ from training.evaluate import encode_means, test_metrics
 from training.latent_map import add_latent_map
 from training.models import AnyAutoencoder, DiagonalGaussian
 from training.quality import SAMPLES, SEED, Measurement, encode_pixels, measure
+from training.rewrites import DECODER_REWRITE_SPEEDUP, REWRITE_MIN_SPEEDUP, rewrite_if_faster
 from training.samplers import fit_gaussian, fit_mixture
 from training.train import Checkpoint, load_run_dataset
 from vae_core import bundle
@@ -138,10 +139,12 @@ def export_bundle(
     data: DatasetSplits | None = None,
     samples: int = SAMPLES,
     calibration: CalibrationConfig | None = None,
+    int8: bool = False,
 ) -> bundle.Manifest:
     """Write the bundle to a sibling folder, then swap it in, so readers never see half a bundle.
     `samples`: codes drawn from each sampler to measure it; `calibration`: how its anomaly scores
-    are calibrated (training.anomaly).
+    are calibrated (training.anomaly). `int8`: add the int8 graphs that pass their quality gate
+    (training.quantize; a refusal is printed, the fp32 bundle still written).
 
     The network exported is the checkpoint's best (lowest validation loss); the manifest's
     `training.exported_epoch` says which epoch that was."""
@@ -153,12 +156,16 @@ def export_bundle(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     export_onnx(model, staging)
+    speedup = rewrite_if_faster(staging / bundle.DECODER)
+    if speedup is not None:
+        print(f"decoder's exact fp32 rewrite: {speedup:.2f}x (kept from {REWRITE_MIN_SPEEDUP}x)")
     parity = check_parity(model, staging, data.preprocessing.to_tensor(data.test.pixels[:256]))
     z_train = encode_means(model, data.train, data.preprocessing)
     attributes = bundle.AttributeFile(vectors=attribute_records(z_train, data.train))
     write_json_atomic(staging / bundle.ATTRIBUTES, attributes.model_dump())
     metrics = test_metrics(model, data.test, data.preprocessing, cfg)
     metrics |= {f"onnx_parity_{k}": v for k, v in parity.items()}
+    metrics |= {} if speedup is None else {DECODER_REWRITE_SPEEDUP: speedup}
     manifest = _manifest(ckpt, out_dir.name, data, z_train, metrics)
     manifest = _with_checksums(manifest, staging)
     write_json_atomic(staging / bundle.MANIFEST, manifest.model_dump(mode="json"))
@@ -169,8 +176,20 @@ def export_bundle(
         print(f"not calibrated for anomaly scores: {len(data.val)} validation images, fewer than "
               f"the {MIN_VALIDATION} a calibration needs")  # fmt: skip
     manifest = add_latent_map(staging, data)
+    if int8:
+        manifest = _add_int8(staging, data)
     swap_folder(staging, out_dir)
     return manifest
+
+
+def _add_int8(staging: Path, data: DatasetSplits) -> bundle.Manifest:
+    from training.quantize import QuantizationRefused, describe, record_int8
+
+    try:
+        print(f"int8 against fp32\n{describe(record_int8(staging, data))}")
+    except QuantizationRefused as refused:
+        print(f"no int8 graphs: {refused}")
+    return bundle.read_manifest(staging)
 
 
 def refit_samplers(

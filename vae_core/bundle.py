@@ -11,6 +11,9 @@ models/<name>/
                    (see vae_core.latent_map)
   anomaly.npz      optional: the anomaly scores of the validation images, which calibrate
                    p-values and thresholds (see vae_core.calibration)
+  encoder.int8.onnx, decoder.int8.onnx
+                   optional: the same graphs with int8 matrix products, recorded in the
+                   manifest's `int8` (see vae_core.precision)
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ from vae_core.latent_map import (
     LatentMapInfo,
     read_latent_map,
 )
+from vae_core.precision import FP32_FILES, Int8Record
 from vae_core.preprocess import Preprocessing
 from vae_core.sampling import GaussianMixture, read_samplers, single_gaussian, standard_normal
 from vae_core.vocabulary import (
     FolderLayout,
+    GraphName,
     LabelKind,
     ModelKind,
+    Precision,
     PriorKind,
     SamplerName,
     SplitSource,
@@ -45,8 +51,8 @@ from vae_core.vocabulary import (
 
 SCHEMA_VERSION = 1
 MANIFEST = "model.json"
-ENCODER = "encoder.onnx"
-DECODER = "decoder.onnx"
+ENCODER = FP32_FILES["encoder"]
+DECODER = FP32_FILES["decoder"]
 ATTRIBUTES = "attributes.json"
 SAMPLERS = "samplers.npz"
 REQUIRED_FILES = (ENCODER, DECODER, ATTRIBUTES)
@@ -229,6 +235,11 @@ class Manifest(_Strict):
         description="The bundle's anomaly calibration (anomaly.npz), if it has one: "
         "`python -m training calibrate` adds it.",
     )
+    int8: Int8Record | None = Field(
+        default=None,
+        description="The bundle's int8 graphs, if it has any (encoder.int8.onnx, "
+        "decoder.int8.onnx): recipe, quality gate, speed-ups.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -247,6 +258,19 @@ class Manifest(_Strict):
         if self.samplers is not None:
             return self.samplers.default
         return "prior" if self.latent_prior.kind == "standard_normal" else "gaussian"
+
+    @property
+    def precisions(self) -> list[Precision]:
+        """The precisions the bundle can serve at."""
+        return ["fp32", "int8"] if self.int8 is not None else ["fp32"]
+
+    def graph_files(self, precision: Precision) -> dict[GraphName, str]:
+        """Each graph's file at this precision; BundleInvalid if the bundle has no int8 graphs."""
+        if precision == "fp32":
+            return dict(FP32_FILES)
+        if self.int8 is None:
+            raise BundleInvalid(f"{self.name}: no int8 graphs (python -m training quantize)")
+        return self.int8.files()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -362,7 +386,8 @@ def verify_files(bundle_dir: Path, manifest: Manifest) -> None:
     """Check every required file exists and matches the sha256 the manifest records."""
     map_files = MAP_FILES if manifest.latent_map is not None else ()
     anomaly_files = (ANOMALY,) if manifest.anomaly is not None else ()
-    for required in (*REQUIRED_FILES, *map_files, *anomaly_files):
+    int8_files = [g.file for g in manifest.int8.graphs.values()] if manifest.int8 else []
+    for required in (*REQUIRED_FILES, *map_files, *anomaly_files, *int8_files):
         if required not in manifest.files:
             raise BundleInvalid(f"{bundle_dir / MANIFEST}: files lists no {required}")
     for filename, expected in manifest.files.items():

@@ -13,10 +13,10 @@ import numpy as np
 import onnxruntime as ort
 
 from vae_core import latent
-from vae_core.bundle import DECODER, ENCODER, AttributeVector, Bundle, read_bundle
+from vae_core.bundle import ENCODER, AttributeVector, Bundle, read_bundle
 from vae_core.errors import BundleInvalid
 from vae_core.sampling import GaussianMixture
-from vae_core.vocabulary import SamplerName
+from vae_core.vocabulary import Precision, SamplerName
 
 Outputs = dict[str, np.ndarray]
 Runner = Callable[[np.ndarray], Outputs]
@@ -32,11 +32,13 @@ class Codes:
 
 
 class Graph:
-    """One ONNX graph with one float32 input."""
+    """One ONNX graph with one float32 input, named `name` (default: its file's stem)."""
 
-    def __init__(self, path: Path, options: ort.SessionOptions | None = None):
+    def __init__(
+        self, path: Path, options: ort.SessionOptions | None = None, name: str | None = None
+    ):
         self.path = path
-        self.name = path.stem
+        self.name = name or path.stem
         try:
             self._session = ort.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]
@@ -71,13 +73,15 @@ class OnnxAutoencoder:
     `manifest.default_sampler`), latent map and anomaly calibration (None without one).
 
     `run_with(graph)` gives the function that runs each batch through `graph` (default: the
-    session run itself); the service puts its metrics and batcher there."""
+    session run itself); the service puts its metrics and batcher there. `precision` picks the
+    graph files (`manifest.graph_files`): int8 needs the bundle's int8 graphs."""
 
     def __init__(
         self,
         bundle: Bundle,
         options: ort.SessionOptions | None = None,
         run_with: Callable[[Graph], Runner] | None = None,
+        precision: Precision = "fp32",
     ):
         manifest = bundle.manifest
         self.name = bundle.name
@@ -88,8 +92,10 @@ class OnnxAutoencoder:
         self.samplers: dict[SamplerName, GaussianMixture] = bundle.samplers
         self.image_shape = manifest.image_shape
         self.latent_dim = manifest.latent_dim
-        self.encoder = Graph(bundle.directory / ENCODER, options)
-        self.decoder = Graph(bundle.directory / DECODER, options)
+        self.precision: Precision = precision
+        files = manifest.graph_files(precision)
+        self.encoder = Graph(bundle.directory / files["encoder"], options, "encoder")
+        self.decoder = Graph(bundle.directory / files["decoder"], options, "decoder")
         image: Shape = (None, *self.image_shape)
         codes: Shape = (None, manifest.latent_dim)
         outputs = {"z_mean": codes} | ({"z_log_var": codes} if manifest.kind == "vae" else {})
@@ -154,10 +160,11 @@ def load_autoencoder(
     directory: Path,
     options: ort.SessionOptions | None = None,
     run_with: Callable[[Graph], Runner] | None = None,
+    precision: Precision = "fp32",
 ) -> OnnxAutoencoder:
-    """Read and verify a bundle (sha256, graph signatures), build it and warm it up;
-    BundleInvalid says why not."""
-    model = OnnxAutoencoder(read_bundle(directory), options, run_with)
+    """Read and verify a bundle (sha256, graph signatures), build it at `precision` and warm it
+    up; BundleInvalid says why not."""
+    model = OnnxAutoencoder(read_bundle(directory), options, run_with, precision)
     model.warm_up()
     return model
 

@@ -64,3 +64,21 @@ ReloadOutcome = Literal["added", "replaced", "unchanged", "removed", "kept_previ
 def values(vocabulary: object) -> tuple[str, ...]:
     """The words of a vocabulary, e.g. `values(ModelKind)` is `("ae", "vae")`."""
     return get_args(vocabulary)
+
+
+GraphName = Literal["encoder", "decoder"]
+"""A bundle's two graphs: images to codes, and codes to images."""
+
+Precision = Literal["fp32", "int8"]
+"""The arithmetic a bundle's graphs run in: float32 throughout, or int8 matrix products (weights
+and the activations entering them quantized, everything else float32) where the quality gate of
+`python -m training quantize` allowed it."""
+
+Int8Tier = Literal["none", "simd", "dot_product"]
+"""What a CPU offers int8 matrix products, from least to most: no vector int8 instructions, int8
+multiplied in 16-bit pairs (AVX2, AVX-512BW, NEON), or int8 dot products accumulated in 32 bits in
+one instruction (AVX512-VNNI, AVX-VNNI, AMX, Arm's dot product)."""
+
+PrecisionSetting = Literal["auto", "fp32", "int8"]
+"""The precision an operator asks a bundle to serve at: `auto` is what the bundle recommends where
+the CPU has the instructions its speed-up was measured with."""

@@ -31,6 +31,7 @@ TRAINING = {
     "map": "add (or rebuild) bundles' latent maps from their test sets",
     "report": "write a bundle's figures (PNG)",
     "classifier": "train the feature network that evaluation uses",
+    "quantize": "write a bundle's int8 graphs, each only if it passes the quality gate",
     "faces": "generate a CelebA-format dataset of drawn faces",
 }
 # What the training extra brings: without it, a training command cannot run.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from service.attributes import AttributeStore
+from service.precision import PrecisionPolicy
 from service.registry import Entry, Loaded, ModelRegistry, Unavailable
 from service.runtime import InferencePool, in_pool
 from service.schemas.responses import (
@@ -19,10 +20,17 @@ from vae_core.graphs import OnnxAutoencoder
 
 
 class ModelOperations:
-    def __init__(self, registry: ModelRegistry, attributes: AttributeStore, pool: InferencePool):
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        attributes: AttributeStore,
+        pool: InferencePool,
+        precision: PrecisionPolicy,
+    ):
         self.registry = registry
         self.attributes = attributes
         self.pool = pool
+        self.precision = precision
 
     def readiness(self, draining: bool = False) -> Readiness:
         """Cheap (the disk watcher's last result, no file read): answered on the event loop. A
@@ -54,6 +62,9 @@ class ModelOperations:
             created_at=manifest.created_at,
             latent_map=manifest.latent_map,
             anomaly=manifest.anomaly,
+            precisions=manifest.precisions,
+            precision_reason=self.precision.choose(entry.model.name, manifest.int8).reason,
+            int8=manifest.int8,
         )
 
     @in_pool
@@ -73,6 +84,7 @@ class ModelOperations:
             latent_dim=manifest.latent_dim,
             image=manifest.image,
             attributes=[vector.name for vector in self.attributes.all(entry.model)],
+            precision=entry.model.precision,
         )
 
 

@@ -11,8 +11,9 @@ from service.schemas.latents import LatentList
 from vae_core.bundle import DatasetInfo, Evaluation, ImageSpec, LatentPrior
 from vae_core.calibration import AnomalyInfo
 from vae_core.latent_map import LatentMapInfo, MapLabels, ProjectionRecord, SpriteLayout
+from vae_core.precision import Int8Record
 from vae_core.preprocess import Preprocessing
-from vae_core.vocabulary import ModelKind, ReloadOutcome, SamplerName, ScoreName
+from vae_core.vocabulary import ModelKind, Precision, ReloadOutcome, SamplerName, ScoreName
 
 
 class ErrorDetail(BaseModel):
@@ -50,6 +51,11 @@ class ModelSummary(ModelState):
     latent_dim: int | None = None
     image: ImageSpec | None = None
     attributes: list[str] = Field(default_factory=list)
+    precision: Precision | None = Field(
+        None,
+        description="The arithmetic the model's graphs run at: fp32, or int8 (its int8 graphs, "
+        "measured against fp32 by a quality gate); null while unavailable.",
+    )
 
 
 class ModelList(BaseModel):
@@ -86,6 +92,13 @@ class ModelDetail(ModelSummary):
         None,
         description="The bundle's anomaly scores, their default, and what the project's "
         "evaluation measured of each (POST .../score); null without a calibration.",
+    )
+    precisions: list[Precision] = Field(description="The precisions the bundle can serve at.")
+    precision_reason: str = Field(description="Why the model serves at `precision`.")
+    int8: Int8Record | None = Field(
+        None,
+        description="The bundle's int8 graphs: how they were made, the quality gate's figures "
+        "against fp32, the speed-ups and the CPU they were measured on; null without them.",
     )
 
 

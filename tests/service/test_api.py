@@ -63,7 +63,11 @@ def test_encode_equals_a_direct_onnx_runtime_run(
     batch = np.stack([np.asarray(Image.open(io.BytesIO(i))) for i in images])
     scale = read_manifest(model_dir / name).preprocessing.scale
     batch = np.pad(batch.astype(np.float32) * np.float32(scale), ((0, 0), (2, 2), (2, 2)))[:, None]
-    session = ort.InferenceSession(str(model_dir / name / "encoder.onnx"))
+    # The graph the model serves (encoder.int8.onnx at int8; see test_precision).
+    served = read_manifest(model_dir / name).graph_files(
+        client.get(f"/v1/models/{name}").json()["precision"]
+    )
+    session = ort.InferenceSession(str(model_dir / name / served["encoder"]))
     expected = session.run(None, {"image": batch})
     np.testing.assert_allclose(body["z_mean"], expected[0], rtol=0, atol=1e-5)
     if name == AE_2D:

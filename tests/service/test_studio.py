@@ -29,6 +29,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect
 from liveserver.server import Server
 from tests.conftest import ROOT
 from tests.service.chromium import TIMEOUT_MS, chromium, offline_page
+from tests.service.conftest import serve
 from tests.service.helpers import png
 from training.anomaly import remove_calibration
 from training.datasets.fashion_mnist import load_fashion_mnist
@@ -340,10 +341,17 @@ def _dispatch(page: Page, event: str, target: str, data: bytes) -> None:
     )
 
 
+@pytest.fixture(scope="module")
+def fp32_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The map's points are the fp32 encoder's codes: an upload finds itself on them at fp32."""
+    with serve(model_dir, tmp_path_factory.mktemp("fp32-data"), {"precision": "fp32"}) as server:
+        yield server
+
+
 def test_an_image_can_be_dropped_or_pasted(
-    browser: Browser, live_server: Server, held_out: list[HeldOut]
+    browser: Browser, fp32_server: Server, held_out: list[HeldOut]
 ) -> None:
-    with open_studio(browser, live_server, "fashion-vae-2d") as studio:
+    with open_studio(browser, fp32_server, "fashion-vae-2d") as studio:
         for event, item in (("drop", held_out[2]), ("paste", held_out[7])):
             before = studio.z_attr()
             _dispatch(studio.page, event, "upload-drop", item.png)

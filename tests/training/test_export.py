@@ -13,7 +13,8 @@ from tests.training.conftest import TINY, tiny_run
 from training.datasets.splits import DatasetSplits
 from training.errors import TrainingError
 from training.evaluate import encode_means
-from training.export import check_parity, export_bundle
+from training.export import PARITY_TOLERANCE, check_parity, export_bundle
+from training.rewrites import REWRITE_MIN_SPEEDUP
 from training.train import Checkpoint, train
 from vae_core import bundle
 from vae_core.graphs import load_autoencoder
@@ -263,3 +264,25 @@ def test_refitting_the_samplers_keeps_the_graphs_and_repeats_the_figures(
     assert after.samplers == before.samplers
     assert after.evaluation == before.evaluation
     bundle.read_bundle(copy)  # checksums hold
+
+
+def test_export_checks_the_decoders_exact_rewrite_against_pytorch(bundles: dict[str, Path]) -> None:
+    """The rewrite is kept when it measured faster; either way the graph exported matched PyTorch
+    within the parity tolerance (check_parity ran on what was written)."""
+    metrics = bundle.read_manifest(bundles["vae"]).metrics
+    rewritten = "Col2Im" in {
+        n.op_type for n in onnx.load(bundles["vae"] / bundle.DECODER).graph.node
+    }
+    assert rewritten == (metrics["decoder_rewrite_speedup"] >= REWRITE_MIN_SPEEDUP)
+    assert metrics["onnx_parity_decoder"] <= PARITY_TOLERANCE
+
+
+def test_export_with_int8_adds_the_graphs_that_pass_the_gate(
+    checkpoints: dict[str, Path], small_fashion: DatasetSplits, tmp_path: Path
+) -> None:
+    target = tmp_path / "int8"
+    manifest = export_bundle(checkpoints["vae"], target, small_fashion, SAMPLES, int8=True)
+    assert manifest == bundle.read_bundle(target).manifest  # files checked against their sha256
+    assert manifest.int8 is not None and manifest.precisions == ["fp32", "int8"]
+    assert {graph.file for graph in manifest.int8.graphs.values()} <= set(manifest.files)
+    assert load_autoencoder(target, precision="int8").precision == "int8"

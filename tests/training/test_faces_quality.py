@@ -10,12 +10,14 @@ import pytest
 
 from tests.conftest import MODELS_DIR, worker_threads
 from tests.training.test_quality import check_test_accuracy
+from tests.training.test_shipped_int8 import check_against_recorded
 from training.classifier import FeatureNetwork, load_feature_network
 from training.datasets.celeba import OFFICIAL, write_attributes, write_partition
 from training.datasets.registry import load_dataset
 from training.datasets.splits import DatasetSplits
 from training.faces.writer import RenderJob, image_name, partition_codes, render_job
 from training.quality import FIGURES, measure, measured_figures
+from training.quantize import remeasure
 from vae_core.graphs import load_autoencoder, session_options
 
 pytestmark = pytest.mark.evaluation
@@ -70,3 +72,7 @@ def test_the_faces_evaluation_reproduces_its_recorded_reconstruction_figures(
     measured = measured_figures(measure(model, {}, faces.test, network, samples=2))
     for name in FIGURES:
         assert measured[name] == pytest.approx(recorded[name], rel=2e-3), name
+
+
+def test_the_faces_int8_graphs_reproduce_their_recorded_gate_figures(faces: DatasetSplits) -> None:
+    check_against_recorded(remeasure(FACES_MODEL, faces), FACES_MODEL.name)
