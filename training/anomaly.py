@@ -38,11 +38,13 @@ from vae_core.calibration import (
     PixelMapInfo,
     ScoreRecord,
     leave_one_out_combined,
+    npz_key,
+    read_validation,
     write_calibration,
 )
 from vae_core.files import rewrite_folder, write_json_atomic
 from vae_core.graphs import OnnxAutoencoder, load_autoencoder, session_options
-from vae_core.vocabulary import ScoreName
+from vae_core.vocabulary import Precision, ScoreName
 
 DEFECT_IMAGES = 999  # test images given a synthetic defect (a third of each kind)
 BATCH = 64  # images per scoring step: x (K + 2) decoded images at once
@@ -76,21 +78,77 @@ def write_anomaly(
         )
     model = load_autoencoder(bundle_dir, session_options(threads=2))
     scorer = anomaly.Scorer(model, settings.elbo_samples, settings.nll_samples, settings.seed)
-    validation = score_pixels(scorer, data.val.pixels, scorer.offered, "validation")
-    validation[COMBINED] = leave_one_out_combined(
-        anomaly.COMBINATION[model.manifest.kind], validation, TAIL
-    )
+    validation: dict[Precision, dict[ScoreName, np.ndarray]] = {
+        "fp32": validation_scores(scorer, data)
+    }
     info = _info(model, scorer, settings, len(data.val))
     if settings.evaluate:
-        info = evaluate_anomaly(model, Calibration.of(info, validation), data, settings)
+        info = evaluate_anomaly(model, Calibration.of(info, validation["fp32"]), data, settings)
+    for precision in model.manifest.precisions[1:]:
+        validation[precision] = validation_scores(_scorer_at(bundle_dir, info, precision), data)
+    return _write_calibrated(bundle_dir, model.manifest, info, validation)
+
+
+def add_precision(bundle_dir: Path, data: DatasetSplits, precision: Precision) -> bundle.Manifest:
+    """Add to a calibrated bundle, in place, the validation scores its graphs at `precision`
+    give (quantize does, once the int8 graphs are written)."""
+    manifest, validation = _recorded_validation(bundle_dir, drop=precision)
+    assert manifest.anomaly is not None
+    scorer = _scorer_at(bundle_dir, manifest.anomaly, precision)
+    validation[precision] = validation_scores(scorer, data)
+    return _write_calibrated(bundle_dir, manifest, manifest.anomaly, validation)
+
+
+def drop_precision(bundle_dir: Path, precision: Precision) -> None:
+    """Remove a precision's validation scores from a bundle's calibration, in place, if any."""
+    manifest, validation = _recorded_validation(bundle_dir, drop=precision)
+    if manifest.anomaly is not None and precision in manifest.anomaly.precisions:
+        _write_calibrated(bundle_dir, manifest, manifest.anomaly, validation)
+
+
+def _recorded_validation(
+    bundle_dir: Path, drop: Precision
+) -> tuple[bundle.Manifest, dict[Precision, dict[ScoreName, np.ndarray]]]:
+    """The manifest and anomaly.npz's scores by precision, but `drop`'s."""
+    manifest = bundle.read_manifest(bundle_dir)
+    info = manifest.anomaly
+    if info is None:
+        return manifest, {}
+    arrays = read_validation(bundle_dir / ANOMALY)
+    kept = [p for p in info.precisions if p != drop]
+    return manifest, {p: {n: arrays[npz_key(p, n)] for n in info.names()} for p in kept}
+
+
+def validation_scores(scorer: anomaly.Scorer, data: DatasetSplits) -> dict[ScoreName, np.ndarray]:
+    """Every score offered of the validation images, `combined` left-one-out."""
+    what = f"validation ({scorer.model.precision})"
+    validation = score_pixels(scorer, data.val.pixels, scorer.offered, what)
+    weights = anomaly.COMBINATION[scorer.model.manifest.kind]
+    validation[COMBINED] = leave_one_out_combined(weights, validation, TAIL)
+    return validation
+
+
+def _scorer_at(bundle_dir: Path, info: AnomalyInfo, precision: Precision) -> anomaly.Scorer:
+    model = load_autoencoder(bundle_dir, session_options(threads=2), precision=precision)
+    return anomaly.Scorer(model, info.elbo_samples, info.nll_samples, info.seed)
+
+
+def _write_calibrated(
+    bundle_dir: Path,
+    manifest: bundle.Manifest,
+    info: AnomalyInfo,
+    validation: Mapping[Precision, Mapping[ScoreName, np.ndarray]],
+) -> bundle.Manifest:
+    """anomaly.npz, then model.json with `info` (at the precisions scored) and the checksums."""
     write_calibration(bundle_dir / ANOMALY, validation)
-    fields = model.manifest.model_dump(mode="json") | {
-        "anomaly": info,
+    precisions = [p for p in manifest.precisions if p in validation]
+    fields = manifest.model_dump(mode="json") | {
+        "anomaly": info.model_copy(update={"precisions": precisions}),
         "files": bundle.checksums(bundle_dir),
     }
-    manifest = bundle.Manifest.model_validate(fields)
-    write_json_atomic(bundle_dir / bundle.MANIFEST, manifest.model_dump(mode="json"))
-    return manifest
+    checked = bundle.Manifest.model_validate(fields)
+    write_json_atomic(bundle_dir / bundle.MANIFEST, checked.model_dump(mode="json"))
+    return checked
 
 
 def score_pixels(

@@ -21,6 +21,7 @@ import onnx
 import onnxruntime as ort
 
 from training import gate
+from training.anomaly import add_precision, drop_precision
 from training.classifier import FeatureNetwork, feature_network_for
 from training.datasets.splits import DatasetSplits
 from training.errors import ConfigError, TrainingError
@@ -118,6 +119,7 @@ def record_int8(
     recipe = recipe or Recipe()
     _network(bundle.read_manifest(bundle_dir))  # before any change: no gate, no int8
     _remove_int8(bundle_dir)
+    drop_precision(bundle_dir, "int8")
     _rewrite_fp32_decoder(bundle_dir)
     fp32 = load_autoencoder(bundle_dir, _options(threads=2))
     judge = Judge.of(fp32, data)
@@ -135,7 +137,9 @@ def record_int8(
     record = _record(recipe, _calibration_text(fp32), graphs)
     _write_manifest(bundle_dir, fp32.manifest, int8=record)  # the bundle now loads at int8
     record = _with_sampler_distances(record, bundle_dir, data, judge.network, samples)
-    _write_manifest(bundle_dir, fp32.manifest, int8=record)
+    _write_manifest(bundle_dir, bundle.read_manifest(bundle_dir), int8=record)
+    if fp32.manifest.anomaly is not None:  # p-values at int8 against int8's validation scores
+        add_precision(bundle_dir, data, "int8")
     return verdicts
 
 

@@ -18,7 +18,7 @@ models/<name>/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -250,6 +250,9 @@ class Manifest(_Strict):
             )
         if self.latent_prior.mean is not None and len(self.latent_prior.mean) != self.latent_dim:
             raise ValueError("latent_prior.mean does not match latent_dim")
+        if self.anomaly is not None and not set(self.anomaly.precisions) <= set(self.precisions):
+            raise ValueError(f"anomaly calibrated at {self.anomaly.precisions}, bundle serves at "
+                             f"{self.precisions}")  # fmt: skip
         return self
 
     @property
@@ -298,15 +301,15 @@ class AttributeFile(_Strict):
 @dataclass(frozen=True)
 class Bundle:
     """A bundle read from disk and verified: its manifest, its built-in attribute vectors and its
-    samplers (each a `GaussianMixture`, by name), latent map and anomaly calibration (None when
-    it has none)."""
+    samplers (each a `GaussianMixture`, by name), latent map (None without one) and anomaly
+    calibration at each precision calibrated (empty without one)."""
 
     directory: Path
     manifest: Manifest
     attributes: dict[str, AttributeVector]
     samplers: dict[SamplerName, GaussianMixture]
     latent_map: LatentMap | None = None
-    calibration: Calibration | None = None
+    calibrations: dict[Precision, Calibration] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -329,11 +332,11 @@ def read_bundle(directory: Path) -> Bundle:
                 f"{LATENT_MAP} holds {latent_map.info()}"
             )
     samplers = bundle_samplers(directory, manifest)
-    calibration = None
+    calibrations = {}
     if manifest.anomaly is not None:
-        calibration = read_calibration(directory / ANOMALY, manifest.anomaly)
+        calibrations = read_calibration(directory / ANOMALY, manifest.anomaly)
     vectors_by_name = {vector.name: vector for vector in vectors}
-    return Bundle(directory, manifest, vectors_by_name, samplers, latent_map, calibration)
+    return Bundle(directory, manifest, vectors_by_name, samplers, latent_map, calibrations)
 
 
 def bundle_samplers(directory: Path, manifest: Manifest) -> dict[SamplerName, GaussianMixture]:

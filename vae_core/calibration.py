@@ -18,6 +18,11 @@ the others act as guards), p~_i the component's p-value with an exponential tail
 `tail` share of validation values, so a score far beyond anything seen counts as strong evidence.
 T's own validation values are computed leave-one-out, and its p-value is the same formula as any
 other score's: its rate is as calibrated.
+
+A bundle with int8 graphs is calibrated at each precision (`AnomalyInfo.precisions`): its int8
+graphs give slightly different scores, so a model serving at int8 reads its p-values against the
+validation scores its own graphs gave. anomaly.npz holds fp32's arrays under the score's name and
+another precision's under `<precision>/<score>`.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vae_core.errors import BundleInvalid
 from vae_core.files import write_bytes_atomic
-from vae_core.vocabulary import SamplerName, ScoreName
+from vae_core.vocabulary import Precision, SamplerName, ScoreName
 
 ANOMALY = "anomaly.npz"
 COMBINED: ScoreName = "combined"
@@ -106,6 +111,10 @@ class AnomalyInfo(_Strict):
     )
     pixel_map: PixelMapInfo
     scores: list[ScoreRecord]
+    precisions: list[Precision] = Field(
+        default=["fp32"],
+        description="The precisions whose graphs scored the validation images (anomaly.npz).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> AnomalyInfo:
@@ -118,6 +127,8 @@ class AnomalyInfo(_Strict):
             raise ValueError(f"combination {sorted(self.combination)} names a score not offered")
         if not math.isclose(sum(self.combination.values()), 1.0, abs_tol=1e-9):
             raise ValueError("combination weights must sum to 1")
+        if "fp32" not in self.precisions or len(set(self.precisions)) != len(self.precisions):
+            raise ValueError(f"precisions {self.precisions}: need fp32, each precision once")
         return self
 
     def names(self) -> list[ScoreName]:
@@ -228,28 +239,49 @@ def leave_one_out_combined(
     return combine(weights, {k: np.sort(v) for k, v in validation.items()}, validation, tail, True)
 
 
-def write_calibration(path: Path, validation: Mapping[ScoreName, np.ndarray]) -> None:
-    """Write the validation scores (float64, in the split's order, so that any image's can be
-    measured again) to one .npz file, one array per score."""
-    arrays = {name: np.asarray(v, np.float64) for name, v in validation.items()}
+def npz_key(precision: Precision, name: ScoreName) -> str:
+    """The array of `name`'s validation scores at `precision` in anomaly.npz."""
+    return name if precision == "fp32" else f"{precision}/{name}"
+
+
+def write_calibration(
+    path: Path, validation: Mapping[Precision, Mapping[ScoreName, np.ndarray]]
+) -> None:
+    """Write the validation scores of each precision (float64, in the split's order, so that any
+    image's can be measured again) to one .npz file, one array per precision and score."""
+    arrays = {
+        npz_key(precision, name): np.asarray(v, np.float64)
+        for precision, scores in validation.items()
+        for name, v in scores.items()
+    }
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **arrays)
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def read_calibration(path: Path, info: AnomalyInfo) -> Calibration:
-    """The validation scores of `path`, checked against `info`: one finite array of
-    `validation_images` values per score offered. BundleInvalid names the file and the reason."""
+def read_validation(path: Path) -> dict[str, np.ndarray]:
+    """anomaly.npz's arrays by key; BundleInvalid if it is not a readable .npz file."""
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+            return {key: npz[key] for key in npz.files}
     except (OSError, ValueError) as exc:
         raise BundleInvalid(f"{path}: not a readable .npz file: {exc}") from None
-    if sorted(arrays) != sorted(info.names()):
-        raise BundleInvalid(f"{path}: holds {sorted(arrays)}, model.json offers {info.names()}")
-    for name, v in arrays.items():
+
+
+def read_calibration(path: Path, info: AnomalyInfo) -> dict[Precision, Calibration]:
+    """The validation scores of `path` at each precision, checked against `info`: one finite
+    array of `validation_images` values per precision and score offered. BundleInvalid names the
+    file and the reason."""
+    arrays = read_validation(path)
+    expected = [npz_key(p, name) for p in info.precisions for name in info.names()]
+    if sorted(arrays) != sorted(expected):
+        raise BundleInvalid(f"{path}: holds {sorted(arrays)}, model.json offers {expected}")
+    for key, v in arrays.items():
         if v.shape != (info.validation_images,) or not np.all(np.isfinite(v)):
             raise BundleInvalid(
-                f"{path}: {name} needs {info.validation_images} finite values, has {v.shape}"
+                f"{path}: {key} needs {info.validation_images} finite values, has {v.shape}"
             )
-    return Calibration.of(info, arrays)
+    return {
+        p: Calibration.of(info, {name: arrays[npz_key(p, name)] for name in info.names()})
+        for p in info.precisions
+    }

@@ -88,7 +88,8 @@ class OnnxAutoencoder:
         self.manifest = manifest
         self.attributes: dict[str, AttributeVector] = bundle.attributes
         self.latent_map = bundle.latent_map
-        self.calibration = bundle.calibration
+        # Its own precision's calibration; fp32's for a bundle quantized after calibrating.
+        self.calibration = bundle.calibrations.get(precision, bundle.calibrations.get("fp32"))
         self.samplers: dict[SamplerName, GaussianMixture] = bundle.samplers
         self.image_shape = manifest.image_shape
         self.latent_dim = manifest.latent_dim

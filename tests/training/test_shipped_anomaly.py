@@ -16,8 +16,9 @@ from training.datasets.fashion_mnist import load_fashion_mnist
 from training.datasets.ood import ood_sets
 from training.datasets.splits import DatasetSplits
 from vae_core.anomaly import scorer_for
-from vae_core.calibration import ANOMALY, AnomalyInfo
+from vae_core.calibration import ANOMALY, AnomalyInfo, npz_key
 from vae_core.graphs import OnnxAutoencoder, load_autoencoder
+from vae_core.vocabulary import Precision
 
 pytestmark = pytest.mark.evaluation
 
@@ -26,10 +27,10 @@ FASHION = ("fashion-vae-32d", "fashion-vae-2d", "fashion-ae-2d")
 SUBSET = 1000  # images per set when measuring again
 
 
-def calibrated(name: str) -> OnnxAutoencoder:
+def calibrated(name: str, precision: Precision = "fp32") -> OnnxAutoencoder:
     path = MODELS_DIR / name
     require((path / ANOMALY).is_file(), f"the calibration of {name}", "make calibrations")
-    model = load_autoencoder(path)
+    model = load_autoencoder(path, precision=precision)
     assert model.calibration is not None
     return model
 
@@ -65,15 +66,39 @@ def test_the_calibrated_rates_hold_on_the_test_split(name: str) -> None:
         assert abs(record.realised_fpr["0.05"] - 0.05) <= 0.01, record.name
 
 
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
 @pytest.mark.parametrize("name", FASHION)
-def test_the_stored_validation_scores_are_the_graphs(name: str, fashion: DatasetSplits) -> None:
-    model = calibrated(name)
+def test_the_stored_validation_scores_are_the_graphs(
+    name: str, precision: Precision, fashion: DatasetSplits
+) -> None:
+    """At each precision, the validation scores stored are those its own graphs give."""
+    model = calibrated(name, precision)
     info = info_of(model)
+    assert info.precisions == ["fp32", "int8"] and model.precision == precision
     stored = np.load(MODELS_DIR / name / ANOMALY)
     components = [n for n in info.names() if n != "combined"]
     measured = score_pixels(scorer_for(model, info), fashion.val.pixels[:128], components, "val")
     for score in components:
-        assert measured[score] == pytest.approx(stored[score][:128], rel=1e-4, abs=1e-6), score
+        expected = stored[npz_key(precision, score)][:128]
+        assert measured[score] == pytest.approx(expected, rel=1e-4, abs=1e-6), score
+
+
+@pytest.mark.parametrize("name", FASHION)
+def test_int8_and_fp32_give_the_same_verdicts_and_rate(name: str, fashion: DatasetSplits) -> None:
+    """The default score at the default rate on 2,000 test images, each precision calibrated
+    with its own graphs: the verdicts agree on at least 99% of the images, and both rates are
+    the rate asked within 1.5 points (its standard error here is 0.5)."""
+    pixels = fashion.test.pixels[:2000]
+    verdicts = {}
+    for precision in ("fp32", "int8"):
+        model = calibrated(name, precision)
+        info = info_of(model)
+        scorer, score = scorer_for(model, info), info.default_score
+        values = score_pixels(scorer, pixels, [score], precision, model.calibration)[score]
+        assert model.calibration is not None
+        verdicts[precision] = values > model.calibration.threshold(score, info.default_fpr)
+        assert abs(verdicts[precision].mean() - info.default_fpr) <= 0.015, precision
+    assert np.mean(verdicts["fp32"] == verdicts["int8"]) >= 0.99
 
 
 def test_the_large_vaes_figures_reproduce_on_subsets(fashion: DatasetSplits) -> None:

@@ -136,21 +136,41 @@ def test_the_calibration_file_round_trips_and_refuses_damage(tmp_path: Path) -> 
     values: dict[ScoreName, np.ndarray] = {
         name: np.random.default_rng(5).normal(size=50) for name in ("combined", "latent", "elbo")
     }
-    write_calibration(path, values)
+    write_calibration(path, {"fp32": values})
     read = read_calibration(path, info(50))
-    assert read.validation["latent"].tolist() == sorted(values["latent"].tolist())
+    assert list(read) == ["fp32"]
+    assert read["fp32"].validation["latent"].tolist() == sorted(values["latent"].tolist())
 
     with pytest.raises(BundleInvalid, match="needs 60 finite values"):
         read_calibration(path, info(60))
-    write_calibration(path, {**values, "elbo": np.r_[values["elbo"][:-1], np.nan]})
+    write_calibration(path, {"fp32": {**values, "elbo": np.r_[values["elbo"][:-1], np.nan]}})
     with pytest.raises(BundleInvalid, match="finite"):
         read_calibration(path, info(50))
-    write_calibration(path, {"latent": values["latent"]})
+    write_calibration(path, {"fp32": {"latent": values["latent"]}})
     with pytest.raises(BundleInvalid, match=r"model\.json offers"):
+        read_calibration(path, info(50))
+    write_calibration(path, {"fp32": values, "int8": values})  # int8's, not in the record
+    with pytest.raises(BundleInvalid, match=r"int8/latent"):
         read_calibration(path, info(50))
     path.write_bytes(b"not a zip")
     with pytest.raises(BundleInvalid, match=r"not a readable \.npz"):
         read_calibration(path, info(50))
+
+
+def test_each_precision_calibrated_reads_its_own_validation_scores(tmp_path: Path) -> None:
+    path = tmp_path / "anomaly.npz"
+    rng = np.random.default_rng(6)
+    at = {
+        precision: {name: rng.normal(size=50) for name in ("combined", "latent", "elbo")}
+        for precision in ("fp32", "int8")
+    }
+    write_calibration(path, at)  # type: ignore[arg-type]
+    both = info(50).model_copy(update={"precisions": ["fp32", "int8"]})
+    read = read_calibration(path, both)
+    for precision, values in at.items():
+        assert read[precision].validation["elbo"].tolist() == sorted(values["elbo"].tolist())  # type: ignore[index]
+    with pytest.raises(ValueError, match="need fp32"):
+        info(50).model_validate(info(50).model_dump() | {"precisions": ["int8"]})
 
 
 def test_a_record_must_offer_combined_and_weights_that_sum_to_one() -> None:
