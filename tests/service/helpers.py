@@ -18,6 +18,14 @@ import pytest
 from PIL import Image
 
 VAE = "fashion-vae-2d"
+# The OpenAPI document's operations (/v1 and the health routes), by operationId: what a generated
+# client names its functions and modules after.
+OPERATION_IDS = frozenset({
+    "healthz", "readyz", "metrics", "list_models", "describe_model", "encode", "decode", "sample",
+    "reconstruct", "edit", "interpolate", "list_attributes", "get_attribute", "put_attribute",
+    "delete_attribute", "get_map", "get_map_sprite", "project", "score", "get_calibration",
+    "reload",
+})  # fmt: skip
 # Cases the fuzzer sent, by property (tests/service/test_fuzz.py), for the end of the run's summary.
 FUZZ_CASES = pytest.StashKey[dict[str, int]]()
 
