@@ -9,7 +9,7 @@ PORT ?= 8000
 # Debian packages of the test suite's data and tools: Fashion-MNIST, a browser, a font.
 SYSTEM_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core
 
-.PHONY: run test test-fast lint audit bench bench-peers bench-smoke bench-studio bench-folder bench-anomaly soak soak-smoke system-deps container-deps container-test train-shipped quantize-shipped classifiers maps calibrations report clean help
+.PHONY: run test test-fast lint audit bench bench-peers bench-smoke bench-studio bench-folder bench-anomaly soak soak-smoke system-deps container-deps container-test train-shipped quantize-shipped classifiers maps calibrations figures report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
@@ -161,7 +161,8 @@ maps: $(VENV)/.dev data/faces
 	$(PY) -m training map models/faces-vae-200d --data-dir data/faces
 
 # The shipped bundles' anomaly calibrations and their evaluation, without retraining:
-# deterministic, rewriting only anomaly.npz and model.json's `anomaly` and `files`.
+# deterministic, rewriting only anomaly.npz and model.json's `anomaly` and `files` (a bundle with
+# int8 graphs is calibrated at both precisions).
 calibrations: $(VENV)/.dev data/faces
 	$(PY) -m training calibrate models/fashion-vae-32d models/fashion-vae-2d models/fashion-ae-2d
 	$(PY) -m training calibrate models/faces-vae-200d --data-dir data/faces
@@ -169,6 +170,10 @@ calibrations: $(VENV)/.dev data/faces
 # The generated faces dataset faces-vae-200d was trained on (seed 0; about 30 s on 2 cores).
 data/faces: | $(VENV)/.dev
 	$(PY) -m training faces --out data/faces --count 25000
+
+# The docs' Studio screenshots (docs/figures/studio-*.png), from a fixed state in Chromium.
+figures: $(VENV)/.dev
+	VAE_SERVE_WRITE_FIGURES=1 $(PY) -m pytest -p no:xdist -q tests/service/test_studio.py -k screenshot
 
 report: $(VENV)/.dev
 	for m in models/*/; do $(PY) -m training report $$m; done

@@ -3,7 +3,8 @@ blocked and counted (it must stay 0), and the page must log no error to the cons
 on fashion-vae-2d, fashion-vae-32d and faces-vae-200d: the map and live decoding under the
 pointer, upload, attribute sliders, custom vectors, morph, sampling, dimension sliders, the URL
 state; then the API-key flow, a bundle without a map, the phone layout and the keyboard. The run
-writes the README's screenshots to docs/figures/.
+takes the docs' screenshots, and writes them to docs/figures/ when VAE_SERVE_WRITE_FIGURES=1
+(`make figures`), so that a test run leaves the working tree as it was.
 
 Waits are on conditions (Playwright's auto-waiting, `expect`), never on time."""
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -40,6 +42,7 @@ pytestmark = pytest.mark.e2e
 MODELS = ("fashion-vae-2d", "fashion-vae-32d", "faces-vae-200d")
 API_KEY = "studio-test-key-1234"
 FIGURES = ROOT / "docs" / "figures"
+WRITE_FIGURES = os.environ.get("VAE_SERVE_WRITE_FIGURES") == "1"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 Payload = dict[str, Any]  # a file for set_input_files: name, mimeType, buffer
@@ -796,7 +799,11 @@ def test_many_files_are_ranked_most_anomalous_first_with_their_maps(
 
 
 def test_screenshots_of_the_studio_for_the_readme(
-    browser: Browser, live_server: Server, api: httpx.Client, held_out: list[HeldOut]
+    browser: Browser,
+    live_server: Server,
+    api: httpx.Client,
+    held_out: list[HeldOut],
+    tmp_path: Path,
 ) -> None:
     """docs/figures/studio-fashion.png and studio-faces.png, from a fixed state (so an unchanged
     Studio gives the same pictures): an upload, its neighbours, a slider, samples and a morph."""
@@ -824,6 +831,28 @@ def test_screenshots_of_the_studio_for_the_readme(
             studio.page.mouse.move(0, 0)
             studio.page.evaluate("() => window.scrollTo(0, 0)")
             studio.wait_idle()
-            path = FIGURES / name
+            path = (FIGURES if WRITE_FIGURES else tmp_path) / name
             studio.page.screenshot(path=str(path))
             assert Image.open(path).size == (DESKTOP["width"], DESKTOP["height"])
+
+
+def test_screenshot_of_the_anomaly_panel_for_the_docs(
+    browser: Browser, live_server: Server, held_out: list[HeldOut], tmp_path: Path
+) -> None:
+    """docs/figures/studio-anomaly.png: an image with a scratch across it (flagged, its map on
+    the scratch), then eight files ranked, two of them inverted."""
+    scratched = np.asarray(Image.open(io.BytesIO(held_out[3].png))).copy()
+    scratched[8:11, 4:24] = 255
+    files = {f"normal-{i}.png": item.png for i, item in enumerate(held_out[:6])}
+    files |= {"inverted-a.png": inverted(held_out[8].png), "scratched.png": png(scratched)}
+    with open_studio(browser, live_server, "fashion-vae-32d") as studio:
+        studio("upload").set_input_files(payload("scratched.png", png(scratched)))
+        expect(studio("score-verdict")).to_have_attribute("data-anomalous", "true")
+        studio("score-files").set_input_files([payload(n, d) for n, d in files.items()])
+        expect(studio("score-table").locator("tbody tr")).to_have_count(8)
+        studio.wait_idle()
+        panel = studio("anomaly-panel")
+        panel.scroll_into_view_if_needed()
+        path = (FIGURES if WRITE_FIGURES else tmp_path) / "studio-anomaly.png"
+        panel.screenshot(path=str(path))
+        assert Image.open(path).size[0] > 200
