@@ -2,12 +2,13 @@
 `python -m bench.anomaly` (`make bench-anomaly`), the one-class benchmark of the field.
 
 One class: for each Fashion-MNIST class, a small VAE (the book's network, a 16-D latent, BCE, 8
-epochs) is trained through `--dataset folder` on that class's training images alone (written once as PNG files under data/bench/one-class/, with its test
-images as the folder's test split), exported (which calibrates it), and scored on the whole test
-set: the class's 1,000 test images are normal, the other nine classes' 9,000 anomalies. AUROC of
-every score per class, and their mean beside the published means (GeoTrans, Golan & El-Yaniv
-2018: 93.5; Deep SAD without labels, Ruff et al. 2020: 89.2; ARNet, Fei et al. 2020: 93.9).
-Writes bench/results/one-class-<stamp>.json and .md.
+epochs) is trained through `--dataset folder` on that class's training images alone (written once
+as PNG files under data/bench/one-class/, with its test images as the folder's test split),
+exported (which calibrates it), and scored on the whole test set: the class's 1,000 test images
+are normal, the other nine classes' 9,000 anomalies. AUROC of every score per class, and their
+mean beside the published means (GeoTrans, Golan & El-Yaniv 2018: 93.5; Deep SAD without labels,
+Ruff et al. 2020: 89.2; ARNet, Fei et al. 2020: 93.9). Writes bench/results/one-class-<stamp>.json
+and .md.
 """
 
 from __future__ import annotations

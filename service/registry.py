@@ -17,17 +17,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from service.errors import ModelNotFound, ModelUnavailable
 from vae_core import bundle, files
 from vae_core.bundle import Manifest
 from vae_core.errors import BundleInvalid
 from vae_core.graphs import OnnxAutoencoder
+from vae_core.vocabulary import ReloadOutcome
 
 logger = logging.getLogger("vae_serve.registry")
-
-ReloadOutcome = Literal["added", "replaced", "unchanged", "removed", "kept_previous", "unavailable"]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from vae_core.calibration import ANOMALY, AnomalyInfo, Calibration, read_calibration
 from vae_core.errors import BundleInvalid, first_error
@@ -37,6 +37,7 @@ from vae_core.latent_map import (
 )
 from vae_core.precision import FP32_FILES, Int8Record
 from vae_core.preprocess import Preprocessing
+from vae_core.records import Record
 from vae_core.sampling import GaussianMixture, read_samplers, single_gaussian, standard_normal
 from vae_core.vocabulary import (
     FolderLayout,
@@ -66,17 +67,13 @@ NORMALISATION = (
 MAX_LATENT_DIM = 4096
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ImageSpec(_Strict):
+class ImageSpec(Record):
     channels: int = Field(ge=1, le=4)
     height: int = Field(ge=1)
     width: int = Field(ge=1)
 
 
-class SplitCard(_Strict):
+class SplitCard(Record):
     """One split of a folder dataset: its size, its origin, and how many images carry each label."""
 
     images: int = Field(ge=0)
@@ -86,7 +83,7 @@ class SplitCard(_Strict):
     )
 
 
-class DatasetCard(_Strict):
+class DatasetCard(Record):
     """What a dataset trained from a folder of images held. How each image became the encoder's
     input is the manifest's `preprocessing`."""
 
@@ -102,7 +99,7 @@ class DatasetCard(_Strict):
     )
 
 
-class DatasetInfo(_Strict):
+class DatasetInfo(Record):
     name: str
     labels: list[str] = Field(description="Class or attribute names, in label order.")
     label_kind: LabelKind
@@ -119,7 +116,7 @@ class DatasetInfo(_Strict):
         return self
 
 
-class LatentPrior(_Strict):
+class LatentPrior(Record):
     """Where to sample codes: N(0, I) for a VAE, the training codes' Gaussian for an AE."""
 
     kind: PriorKind
@@ -135,7 +132,7 @@ class LatentPrior(_Strict):
         return self
 
 
-class SamplerScore(_Strict):
+class SamplerScore(Record):
     """One sampler the bundle offers, with how close its decoded samples come to the test set."""
 
     name: SamplerName
@@ -146,7 +143,7 @@ class SamplerScore(_Strict):
     )
 
 
-class MixtureChoice(_Strict):
+class MixtureChoice(Record):
     """How many components the fitted mixture has, and how that number was chosen."""
 
     components: int = Field(ge=1)
@@ -157,7 +154,7 @@ class MixtureChoice(_Strict):
     )
 
 
-class SamplerSet(_Strict):
+class SamplerSet(Record):
     """The samplers a bundle offers: `prior` (a VAE's N(0, I)) and the fitted `gaussian` and
     `gmm`, whose parameters are in samplers.npz."""
 
@@ -184,7 +181,7 @@ class SamplerSet(_Strict):
         return [s.name for s in self.offered]
 
 
-class Evaluation(_Strict):
+class Evaluation(Record):
     """The project's own measure of a bundle on the real test set (`python -m training evaluate`):
     reconstruction of z_mean, and Fréchet distances in a classifier's feature space."""
 
@@ -208,7 +205,7 @@ class Evaluation(_Strict):
     )
 
 
-class Manifest(_Strict):
+class Manifest(Record):
     schema_version: Literal[1] = 1
     name: str
     kind: ModelKind
@@ -281,7 +278,7 @@ class Manifest(_Strict):
         return (self.image.channels, self.image.height, self.image.width)
 
 
-class AttributeVector(_Strict):
+class AttributeVector(Record):
     name: str
     vector: list[float]
     count_positive: int = Field(ge=1)
@@ -293,7 +290,7 @@ class AttributeVector(_Strict):
         return np.asarray(self.vector, dtype=np.float32)
 
 
-class AttributeFile(_Strict):
+class AttributeFile(Record):
     normalisation: str = NORMALISATION
     vectors: list[AttributeVector]
 

@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from vae_core.errors import BundleInvalid
 from vae_core.files import write_bytes_atomic
+from vae_core.records import Record
 from vae_core.vocabulary import Precision, SamplerName, ScoreName
 
 ANOMALY = "anomaly.npz"
@@ -49,11 +50,7 @@ MIN_TAIL_POINTS = 10
 MIN_VALIDATION = 20
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OodFigures(_Strict):
+class OodFigures(Record):
     """How well a score tells the test images from one out-of-distribution set."""
 
     auroc: float = Field(ge=0, le=1, description="Area under the ROC curve (0.5: chance).")
@@ -63,7 +60,7 @@ class OodFigures(_Strict):
     )  # fmt: skip
 
 
-class ScoreRecord(_Strict):
+class ScoreRecord(Record):
     """One score a bundle offers, with what its evaluation measured."""
 
     name: ScoreName
@@ -78,7 +75,7 @@ class ScoreRecord(_Strict):
     )
 
 
-class PixelMapInfo(_Strict):
+class PixelMapInfo(Record):
     """The per-pixel map and how well it finds synthetic defects."""
 
     quantity: str = Field(description="What a map pixel is.")
@@ -89,7 +86,7 @@ class PixelMapInfo(_Strict):
     )
 
 
-class AnomalyInfo(_Strict):
+class AnomalyInfo(Record):
     """What model.json records about a bundle's anomaly scores (`python -m training calibrate`)."""
 
     default_score: ScoreName = Field(description="Used when a request names no score.")

@@ -23,10 +23,11 @@ from typing import Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from vae_core.errors import BundleInvalid, first_error
 from vae_core.files import write_bytes_atomic
+from vae_core.records import Record
 from vae_core.vocabulary import LabelKind, ProjectionKind
 
 LATENT_MAP = "latent_map.json"
@@ -40,11 +41,7 @@ SPRITE_QUALITY = 70
 NEIGHBOUR_BLOCK = 64  # query codes per distance matrix: bounds its memory
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PackedArray(_Strict):
+class PackedArray(Record):
     """A numeric array as little-endian bytes in base64: a quarter of the size of JSON numbers."""
 
     dtype: Literal["float16", "float32"]
@@ -68,7 +65,7 @@ class PackedArray(_Strict):
         return cls(dtype=dtype, shape=list(array.shape), data=base64.b64encode(data).decode())
 
 
-class ProjectionRecord(_Strict):
+class ProjectionRecord(Record):
     kind: ProjectionKind
     mean: list[float] = Field(description="[D]: subtracted before projecting.")
     components: list[list[float]] = Field(
@@ -78,7 +75,7 @@ class ProjectionRecord(_Strict):
     explained_variance_ratio: list[float] = Field(description="[K]: share of the codes' variance.")
 
 
-class MapLabels(_Strict):
+class MapLabels(Record):
     kind: LabelKind
     names: list[str]
     values: list[list[int]] = Field(
@@ -87,14 +84,14 @@ class MapLabels(_Strict):
     )
 
 
-class SpriteLayout(_Strict):
+class SpriteLayout(Record):
     media_type: Literal["image/webp"] = SPRITE_MEDIA_TYPE
     thumb_width: int = Field(ge=1, le=MAX_THUMBNAIL)
     thumb_height: int = Field(ge=1, le=MAX_THUMBNAIL)
     columns: int = Field(ge=1, description="Point i is in row i // columns, column i % columns.")
 
 
-class LatentMapRecord(_Strict):
+class LatentMapRecord(Record):
     """latent_map.json."""
 
     schema_version: Literal[1] = 1
@@ -109,7 +106,7 @@ class LatentMapRecord(_Strict):
     sprite: SpriteLayout
 
 
-class LatentMapInfo(_Strict):
+class LatentMapInfo(Record):
     """The manifest's summary of the bundle's latent map (files latent_map.json and .webp)."""
 
     points: int = Field(ge=1, le=MAX_POINTS)

@@ -12,8 +12,9 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from vae_core.records import Record
 from vae_core.vocabulary import GraphName, Int8Tier, Precision, PrecisionSetting, SamplerName
 
 FP32_FILES: dict[GraphName, str] = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
@@ -27,11 +28,7 @@ TIER_ORDER: tuple[Int8Tier, ...] = ("none", "simd", "dot_product")
 CPUINFO = Path("/proc/cpuinfo")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CpuFeatures(_Strict):
+class CpuFeatures(Record):
     """A CPU as int8 sees it: its model name, the int8 flags it has, and so its tier."""
 
     model: str
@@ -49,7 +46,7 @@ class CpuFeatures(_Strict):
         return f"{self.model} ({', '.join(self.int8_flags) or 'no int8 instructions'})"
 
 
-class GateFigures(_Strict):
+class GateFigures(Record):
     """How an int8 graph's outputs compare with its fp32 graph's on held-out inputs: a decoder's
     images, or the fp32 decoder's images of an encoder's codes."""
 
@@ -70,7 +67,7 @@ class GateFigures(_Strict):
     )
 
 
-class Timing(_Strict):
+class Timing(Record):
     """Median thread-CPU time of one run at `batch` rows, one thread, fp32 and int8 interleaved."""
 
     batch: int = Field(ge=1)
@@ -82,7 +79,7 @@ class Timing(_Strict):
         return self.fp32_ms / self.int8_ms
 
 
-class Int8Graph(_Strict):
+class Int8Graph(Record):
     """One int8 graph that passed the gate."""
 
     file: str
@@ -93,7 +90,7 @@ class Int8Graph(_Strict):
     timings: list[Timing]
 
 
-class Int8Recipe(_Strict):
+class Int8Recipe(Record):
     """How the int8 graphs were made."""
 
     rewrites: list[str] = Field(description="Exact rewrites applied before quantizing.")
@@ -108,7 +105,7 @@ class Int8Recipe(_Strict):
     quantized_ops: dict[GraphName, list[str]] = Field(description="Op types quantized, per graph.")
 
 
-class Int8Record(_Strict):
+class Int8Record(Record):
     """model.json's `int8`: the graphs written, how, how good and how fast, and on what CPU."""
 
     recipe: Int8Recipe
