@@ -75,16 +75,14 @@ bench: $(VENV)/.dev
 
 # The same run with MLServer (pinned) serving the same decoder, from a throwaway venv in
 # bench/.peers (git-ignored). Never part of make test or CI.
-MLSERVER_VERSION := 1.7.1
 PEERS := bench/.peers/venv
-$(PEERS)/.mlserver-$(MLSERVER_VERSION):
+$(PEERS)/.installed: bench/peers/requirements.txt
 	$(PYTHON) -m venv $(PEERS)
-	# uvloop 0.22 dropped the implicit loop that MLServer 1.7's workers ask for.
-	$(PEERS)/bin/pip install -q mlserver==$(MLSERVER_VERSION) uvloop==0.21.0 \
+	$(PEERS)/bin/pip install -q -r bench/peers/requirements.txt \
 		$$(grep -E '^(onnxruntime|pillow|numpy)==' requirements/runtime.txt)
 	touch $@
 
-bench-peers: $(VENV)/.dev $(PEERS)/.mlserver-$(MLSERVER_VERSION)
+bench-peers: $(VENV)/.dev $(PEERS)/.installed
 	$(PY) -m bench --peers $(PEERS) $(BENCH_ARGS)
 
 bench-smoke: $(VENV)/.dev

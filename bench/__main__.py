@@ -20,6 +20,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -196,7 +197,8 @@ def raw_throughput(config: Config) -> dict[str, float]:
 # ----------------------------------------------------------------------------------- report
 
 
-MLSERVER_VERSION = "1.7.1"
+PEER_PINS = Path(__file__).with_name("peers") / "requirements.txt"
+MLSERVER_VERSION = re.search(r"^mlserver==(\S+)", PEER_PINS.read_text(), re.M).group(1)  # type: ignore[union-attr]
 MEMORY_MODEL = "faces-vae-200d"  # the largest shipped bundle
 SERVICE = "service"
 NAIVE = "naive FastAPI"
