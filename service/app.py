@@ -16,7 +16,7 @@ from fastapi_offline import FastAPIOffline
 from service import __version__, routes
 from service.attributes import AttributeStore
 from service.config import Settings
-from service.dependencies import Services, require_api_key
+from service.dependencies import AppContext, Operations, require_api_key
 from service.handlers import install_handlers
 from service.http_guard import ADMISSION_STATE
 from service.imaging import ImageLimits
@@ -57,19 +57,19 @@ TAGS = [
 
 
 def create_app(settings: Settings) -> FastAPI:
-    services = _services(settings)
+    context = _context(settings)
     app = FastAPIOffline(
         title="vae-serve",
         version=__version__,
         description=DESCRIPTION,
         openapi_tags=TAGS,
-        lifespan=_lifespan(services),
+        lifespan=_lifespan(context),
         swagger_ui_parameters={"displayRequestDuration": True},
         # Our metrics are Prometheus (service.metrics): FastAPI's OpenTelemetry hooks would only
         # ask, on every request, whether a provider was configured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.services = services
+    app.state.context = context
     auth = [Depends(require_api_key)] if settings.api_key is not None else []
     for router in routes.OPEN:
         app.include_router(router)
@@ -94,14 +94,14 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.add_middleware(
         RequestObserver,
-        metrics=services.metrics,
-        known_model=partial(_known, services.registry),
-        closing=lambda: services.drain.active,  # draining: clients reconnect elsewhere
+        metrics=context.metrics,
+        known_model=partial(_known, context.registry),
+        closing=lambda: context.drain.active,  # draining: clients reconnect elsewhere
     )
     return app
 
 
-def _services(settings: Settings) -> Services:
+def _context(settings: Settings) -> AppContext:
     metrics = Metrics()
     batching = (
         BatchingOptions(settings.batch_max_size, settings.batch_max_wait_ms / 1000)
@@ -128,12 +128,7 @@ def _services(settings: Settings) -> Services:
     )
     metrics.track_pool(lambda: pool.admitted, pool.capacity)
     limits = ImageLimits(settings.max_image_pixels, settings.max_request_pixels)
-    return Services(
-        settings=settings,
-        registry=registry,
-        pool=pool,
-        metrics=metrics,
-        drain=Drain(),
+    operations = Operations(
         models=ModelOperations(registry, attributes, pool, precision),
         latent=LatentOperations(attributes, limits, pool, settings.max_items),
         attributes=AttributeOperations(attributes, limits, pool, settings.max_items),
@@ -141,6 +136,7 @@ def _services(settings: Settings) -> Services:
         anomaly=AnomalyOperations(limits, pool, settings.max_items),
         inference=InferenceOperations(registry, pool, settings.max_items),
     )
+    return AppContext(settings, registry, pool, metrics, Drain(), operations)
 
 
 def _precisions(registry: ModelRegistry) -> list[tuple[str, str]]:
@@ -154,26 +150,26 @@ def _known(registry: ModelRegistry, name: str) -> bool:
 
 
 def _lifespan(
-    services: Services,
+    context: AppContext,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, object]]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         start = time.perf_counter()
-        results = await anyio.to_thread.run_sync(services.registry.load_all)
+        results = await anyio.to_thread.run_sync(context.registry.load_all)
         serving = sum(r.outcome == "added" for r in results)
         logger.info(
             "ready: %d of %d bundles serving, loaded in %.2f s",
             serving, len(results), time.perf_counter() - start,
-            extra={"model_dir": str(services.settings.model_dir)},
+            extra={"model_dir": str(context.settings.model_dir)},
         )  # fmt: skip
-        watch = services.registry.watch(services.settings.disk_check_interval_s)
-        restore = drain_on_sigterm(services.drain, services.settings.drain_s)
+        watch = context.registry.watch(context.settings.disk_check_interval_s)
+        restore = drain_on_sigterm(context.drain, context.settings.drain_s)
         # The lifespan's state reaches the HTTP guard (uvicorn's app_state): it asks the pool
         # before a request's body is read.
-        yield {ADMISSION_STATE: services.pool.refusal}
+        yield {ADMISSION_STATE: context.pool.refusal}
         if restore is not None:
             restore()
         watch.stop()
-        services.pool.close()
+        context.pool.close()
 
     return lifespan

@@ -1,9 +1,10 @@
-"""FastAPI dependencies: the app's services, a call to the model named in the path, the API key
-check. Routes declare these through the `Annotated` aliases below.
+"""FastAPI dependencies: the app context (settings, registry, pool, operations), a call to the
+model named in the path, the API key check. Routes declare these through the `Annotated` aliases
+below.
 
 One resolution step per route: FastAPI solves each dependency (and each of its own) on the event
 loop for every request, so a model's route takes its path parameters and the request, and makes
-its `ModelCall` with one plain function; the others take one dependency (`ServicesDep`). Every
+its `ModelCall` with one plain function; the others take one dependency (`ContextDep`). Every
 dependency is `async def` and does no blocking work: FastAPI runs a plain `def` dependency in a
 thread pool, one thread hop per dependency per request."""
 
@@ -35,14 +36,9 @@ from vae_core.graphs import OnnxAutoencoder
 
 
 @dataclass(frozen=True)
-class Services:
-    """Everything a request may use; built by `create_app`, stored on `app.state.services`."""
+class Operations:
+    """What the routes call, one object per concern (service/operations/)."""
 
-    settings: Settings
-    registry: ModelRegistry
-    pool: InferencePool
-    metrics: Metrics
-    drain: Drain  # set on SIGTERM: not ready, connections closed after each response
     models: ModelOperations
     latent: LatentOperations
     attributes: AttributeOperations
@@ -51,12 +47,24 @@ class Services:
     inference: InferenceOperations  # the Open Inference Protocol (V2)
 
 
-async def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+@dataclass(frozen=True)
+class AppContext:
+    """Everything a request may use; built by `create_app`, stored on `app.state.context`."""
+
+    settings: Settings
+    registry: ModelRegistry
+    pool: InferencePool
+    metrics: Metrics
+    drain: Drain  # set on SIGTERM: not ready, connections closed after each response
+    operations: Operations
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+async def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
 
 
 ModelName = Annotated[
@@ -72,13 +80,17 @@ ModelName = Annotated[
 class ModelCall:
     """A request to one serving model: 404 if unknown, 503 if its bundle is broken."""
 
-    services: Services
+    context: AppContext
     model: OnnxAutoencoder
     request: Request
 
+    @property
+    def operations(self) -> Operations:
+        return self.context.operations
+
     async def body(self) -> RawBody:
         """The request's body, received but not parsed (the operations parse it in the pool)."""
-        settings = self.services.settings
+        settings = self.context.settings
         return await read_body(self.request, settings.max_items, settings.max_body_bytes)
 
     @property
@@ -91,13 +103,13 @@ class ModelCall:
 def model_call(request: Request, model: str) -> ModelCall:
     """The call to `model` that `request` makes: a plain function, not a dependency, so that a
     model's route costs FastAPI no dependency to solve (its `model` is a path parameter)."""
-    services: Services = request.app.state.services
-    return ModelCall(services, services.registry.get(model), request)
+    context: AppContext = request.app.state.context
+    return ModelCall(context, context.registry.get(model), request)
 
 
 async def get_loaded(model: ModelName, request: Request) -> Loaded:
-    services: Services = request.app.state.services
-    return services.registry.entry(model)
+    context: AppContext = request.app.state.context
+    return context.registry.entry(model)
 
 
 LoadedDep = Annotated[Loaded, Depends(get_loaded)]
@@ -128,12 +140,12 @@ _api_key_header = APIKeyHeader(
 
 
 async def require_api_key(
-    services: ServicesDep,
+    context: ContextDep,
     request: Request,
     api_key: Annotated[str | None, Security(_api_key_header)],
 ) -> None:
     """401 unless the request carries the key, in `X-API-Key` or `Authorization: Bearer`."""
-    expected = services.settings.api_key
+    expected = context.settings.api_key
     if expected is None:
         return
     offered = api_key or _bearer(request.headers.get("authorization", ""))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.dependencies import ServicesDep
+from service.dependencies import ContextDep
 from service.routes.common import errors
 from service.schemas.responses import ReloadResponse
 
@@ -19,5 +19,5 @@ router = APIRouter(prefix="/v1", tags=["admin"])
     "if it is invalid, the old version keeps serving and the reason is reported.",
     responses=errors(),
 )
-async def reload(services: ServicesDep) -> ReloadResponse:
-    return await services.models.reload()
+async def reload(context: ContextDep) -> ReloadResponse:
+    return await context.operations.models.reload()

@@ -32,7 +32,7 @@ NO_CALIBRATION = (
 )
 async def score(model: ModelName, request: Request) -> ScoreResponse:
     call = model_call(request, model)
-    return await call.services.anomaly.score(call.model, await call.body())
+    return await call.operations.anomaly.score(call.model, await call.body())
 
 
 @router.get(
@@ -46,4 +46,4 @@ async def score(model: ModelName, request: Request) -> ScoreResponse:
 )
 async def get_calibration(model: ModelName, request: Request) -> CalibrationResponse:
     call = model_call(request, model)
-    return await call.services.anomaly.calibration(call.model)
+    return await call.operations.anomaly.calibration(call.model)

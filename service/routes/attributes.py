@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["attributes"])
 )
 async def list_attributes(model: ModelName, request: Request) -> AttributeList:
     call = model_call(request, model)
-    return await call.services.attributes.list(call.model)
+    return await call.operations.attributes.list(call.model)
 
 
 @router.get(
@@ -34,7 +34,7 @@ async def list_attributes(model: ModelName, request: Request) -> AttributeList:
 )
 async def get_attribute(name: AttributeName, model: ModelName, request: Request) -> AttributeInfo:
     call = model_call(request, model)
-    return await call.services.attributes.get(call.model, name)
+    return await call.operations.attributes.get(call.model, name)
 
 
 @router.put(
@@ -51,7 +51,7 @@ async def put_attribute(
     name: CustomAttributeName, model: ModelName, request: Request, response: Response
 ) -> AttributeInfo:
     call = model_call(request, model)
-    info, created = await call.services.attributes.put(call.model, name, await call.body())
+    info, created = await call.operations.attributes.put(call.model, name, await call.body())
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return info
 
@@ -66,4 +66,4 @@ async def put_attribute(
 )
 async def delete_attribute(name: CustomAttributeName, model: ModelName, request: Request) -> None:
     call = model_call(request, model)
-    await call.services.attributes.delete(call.model, name)
+    await call.operations.attributes.delete(call.model, name)

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["latent space"])
 )
 async def encode(model: ModelName, request: Request) -> responses.EncodeResponse:
     call = model_call(request, model)
-    return await call.services.latent.encode(call.model, await call.body())
+    return await call.operations.latent.encode(call.model, await call.body())
 
 
 @router.post(
@@ -39,7 +39,7 @@ async def encode(model: ModelName, request: Request) -> responses.EncodeResponse
 )
 async def decode(model: ModelName, request: Request) -> Any:
     call = model_call(request, model)
-    return reply(await call.services.latent.decode(call.model, await call.body(), call.wants_png))
+    return reply(await call.operations.latent.decode(call.model, await call.body(), call.wants_png))
 
 
 @router.post(
@@ -51,7 +51,7 @@ async def decode(model: ModelName, request: Request) -> Any:
 )
 async def sample(model: ModelName, request: Request) -> responses.SampleResponse:
     call = model_call(request, model)
-    return await call.services.latent.sample(call.model, await call.body())
+    return await call.operations.latent.sample(call.model, await call.body())
 
 
 @router.post(
@@ -63,7 +63,7 @@ async def sample(model: ModelName, request: Request) -> responses.SampleResponse
 )
 async def reconstruct(model: ModelName, request: Request) -> responses.ReconstructResponse:
     call = model_call(request, model)
-    return await call.services.latent.reconstruct(call.model, await call.body())
+    return await call.operations.latent.reconstruct(call.model, await call.body())
 
 
 @router.post(
@@ -76,7 +76,7 @@ async def reconstruct(model: ModelName, request: Request) -> responses.Reconstru
 )
 async def edit(model: ModelName, request: Request) -> Any:
     call = model_call(request, model)
-    return reply(await call.services.latent.edit(call.model, await call.body()))
+    return reply(await call.operations.latent.edit(call.model, await call.body()))
 
 
 @router.post(
@@ -89,4 +89,4 @@ async def edit(model: ModelName, request: Request) -> Any:
 )
 async def interpolate(model: ModelName, request: Request) -> Any:
     call = model_call(request, model)
-    return reply(await call.services.latent.interpolate(call.model, await call.body()))
+    return reply(await call.operations.latent.interpolate(call.model, await call.body()))

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["latent map"])
 )
 async def get_map(model: ModelName, request: Request) -> LatentMapResponse:
     call = model_call(request, model)
-    return await call.services.maps.get(call.model)
+    return await call.operations.maps.get(call.model)
 
 
 @router.get(
@@ -38,7 +38,7 @@ async def get_map(model: ModelName, request: Request) -> LatentMapResponse:
 )
 async def get_map_sprite(model: ModelName, request: Request) -> Response:
     call = model_call(request, model)
-    sprite = await call.services.maps.sprite(call.model)
+    sprite = await call.operations.maps.sprite(call.model)
     return Response(sprite.content, media_type=sprite.media_type)
 
 
@@ -53,4 +53,4 @@ async def get_map_sprite(model: ModelName, request: Request) -> Response:
 )
 async def project(model: ModelName, request: Request) -> ProjectResponse:
     call = model_call(request, model)
-    return await call.services.maps.project(call.model, await call.body())
+    return await call.operations.maps.project(call.model, await call.body())

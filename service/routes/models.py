@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.dependencies import LoadedDep, ServicesDep
+from service.dependencies import ContextDep, LoadedDep
 from service.routes.common import MODEL, errors
 from service.schemas.responses import ModelDetail, ModelList
 
@@ -12,8 +12,8 @@ router = APIRouter(prefix="/v1", tags=["models"])
 
 
 @router.get("/models", operation_id="list_models", summary="List the models", responses=errors())
-async def list_models(services: ServicesDep) -> ModelList:
-    return await services.models.list()
+async def list_models(context: ContextDep) -> ModelList:
+    return await context.operations.models.list()
 
 
 @router.get(
@@ -22,5 +22,5 @@ async def list_models(services: ServicesDep) -> ModelList:
     summary="A model's metadata",
     responses=errors(*MODEL),
 )
-async def describe_model(entry: LoadedDep, services: ServicesDep) -> ModelDetail:
-    return await services.models.describe(entry)
+async def describe_model(entry: LoadedDep, context: ContextDep) -> ModelDetail:
+    return await context.operations.models.describe(entry)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from service.dependencies import ServicesDep
+from service.dependencies import ContextDep
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.schemas.responses import Health, Readiness
 
@@ -27,8 +27,8 @@ async def healthz() -> Health:
         }
     },
 )
-async def readyz(services: ServicesDep, response: Response) -> Readiness:
-    readiness = services.models.readiness(draining=services.drain.active)
+async def readyz(context: ContextDep, response: Response) -> Readiness:
+    readiness = context.operations.models.readiness(draining=context.drain.active)
     response.status_code = status.HTTP_200_OK if readiness.ready else 503
     return readiness
 
@@ -40,5 +40,5 @@ async def readyz(services: ServicesDep, response: Response) -> Readiness:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-async def metrics(services: ServicesDep) -> Response:
-    return Response(services.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+async def metrics(context: ContextDep) -> Response:
+    return Response(context.metrics.render(), media_type=METRICS_CONTENT_TYPE)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
-from service.dependencies import ServicesDep
+from service.dependencies import ContextDep
 
 STATIC = Path(__file__).resolve().parent.parent / "studio"
 ASSET = r"^[a-z][a-z0-9-]*\.(js|css)$"  # a flat folder: no path to anywhere else
@@ -30,9 +30,9 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-async def studio_page(services: ServicesDep) -> HTMLResponse:
+async def studio_page(context: ContextDep) -> HTMLResponse:
     page = await anyio.Path(STATIC / "index.html").read_bytes()
-    if services.settings.api_key is not None:
+    if context.settings.api_key is not None:
         page = page.replace(API_KEY_OPTIONAL, API_KEY_REQUIRED)
     headers = HEADERS | {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
     return HTMLResponse(page, headers=headers)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 
-from service.dependencies import ServicesDep
+from service.dependencies import ContextDep
 from service.operations.v2 import V2Model, v2_model
 from service.schemas.v2 import (
     HEADER_LENGTH,
@@ -30,9 +30,9 @@ NOT_READY = status.HTTP_400_BAD_REQUEST
 
 async def get_v2_model(
     model: Annotated[str, Path(description="<bundle>.encoder or <bundle>.decoder")],
-    services: ServicesDep,
+    context: ContextDep,
 ) -> V2Model:
-    return v2_model(services.registry, model)
+    return v2_model(context.registry, model)
 
 
 V2ModelDep = Annotated[V2Model, Depends(get_v2_model)]
@@ -44,15 +44,15 @@ async def server_live() -> Liveness:
 
 
 @OPEN.get("/health/ready", operation_id="v2_server_ready")
-async def server_ready(services: ServicesDep, response: Response) -> ServerReadiness:
-    ready = services.registry.ready and not services.drain.active
+async def server_ready(context: ContextDep, response: Response) -> ServerReadiness:
+    ready = context.registry.ready and not context.drain.active
     response.status_code = status.HTTP_200_OK if ready else NOT_READY
     return ServerReadiness(ready=ready)
 
 
 @router.get("", operation_id="v2_server_metadata")
-async def server_metadata(services: ServicesDep) -> ServerMetadata:
-    return services.inference.server_metadata()
+async def server_metadata(context: ContextDep) -> ServerMetadata:
+    return context.operations.inference.server_metadata()
 
 
 @router.get("/models/{model}", operation_id="v2_model_metadata")
@@ -61,15 +61,15 @@ async def model_metadata(target: V2ModelDep) -> ModelMetadata:
 
 
 @router.get("/models/{model}/ready", operation_id="v2_model_ready")
-async def model_ready(model: str, services: ServicesDep, response: Response) -> ModelReadiness:
-    ready = services.inference.model_ready(model)
+async def model_ready(model: str, context: ContextDep, response: Response) -> ModelReadiness:
+    ready = context.operations.inference.model_ready(model)
     response.status_code = status.HTTP_200_OK if ready else NOT_READY
     return ModelReadiness(name=model, ready=ready)
 
 
 @router.post("/models/{model}/infer", operation_id="v2_infer")
-async def infer(target: V2ModelDep, request: Request, services: ServicesDep) -> Response:
-    reply = await services.inference.infer(
+async def infer(target: V2ModelDep, request: Request, context: ContextDep) -> Response:
+    reply = await context.operations.inference.infer(
         target, await request.body(), request.headers.get(HEADER_LENGTH)
     )
     return Response(reply.header + reply.binary, media_type=reply.media_type, headers=reply.headers)

@@ -568,7 +568,7 @@ def test_huge_upload_is_reduced_first_and_converted_alike(
 
 def test_latent_bound_keeps_every_served_decoder_finite(client: TestClient) -> None:
     """Why 1e38 is refused: it overflows a decoder (NaN); codes within MAX_ABS_LATENT do not."""
-    registry = client.app.state.services.registry
+    registry = client.app.state.context.registry
     for model in (entry.model for entry in registry.entries() if isinstance(entry, Loaded)):
         signs = np.stack([np.ones(model.latent_dim), (-1.0) ** np.arange(model.latent_dim)])
         extremes = np.vstack([signs, -signs]) * MAX_ABS_LATENT
