@@ -7,7 +7,7 @@ pillow.
 
 `AsyncClient` has the same methods as coroutines. Images go in as paths, bytes, PIL images or uint8
 arrays and come out as uint8 arrays, [N, H, W] (grayscale) or [N, H, W, 3] (RGB); codes are
-float32 [N, D] and travel packed (`"latents": "base64"`), so they are exact."""
+float32 [N, D] and travel packed (`"code_format": "base64"`), so they are exact."""
 
 from __future__ import annotations
 

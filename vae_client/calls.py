@@ -155,7 +155,7 @@ def _latent(
     model: str, operation: str, body: dict[str, Any], read: Callable[[httpx.Response], T]
 ) -> Call[T]:
     """A latent-space call whose codes come back packed."""
-    return Call("POST", _model_path(model, operation), read, json=body | {"latents": "base64"})
+    return Call("POST", _model_path(model, operation), read, json=body | {"code_format": "base64"})
 
 
 def _given(**fields: Any) -> dict[str, Any]:

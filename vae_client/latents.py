@@ -1,6 +1,6 @@
 """Latent codes on the wire, packed: `{"dtype": "float32", "shape": [n, d], "data": base64 of the
 little-endian float32 values, row-major}`. The client asks for codes in this form
-(`"latents": "base64"`) and sends its own in it: exact, and a quarter of the bytes of JSON
+(`"code_format": "base64"`) and sends its own in it: exact, and a quarter of the bytes of JSON
 numbers."""
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def pixels(model: OnnxAutoencoder, images: list[bytes], limits: imaging.ImageLim
     return imaging.to_model_input(images, model.manifest.preprocessing, limits)
 
 
-def latents(model: OnnxAutoencoder, z: LatentRows | PackedLatents) -> np.ndarray:
+def checked_codes(model: OnnxAutoencoder, z: LatentRows | PackedLatents) -> np.ndarray:
     """Request codes -> float32 [N, D], 422 unless every vector has the model's latent_dim."""
     if isinstance(z, PackedLatents):
         if z.shape[1] != model.latent_dim:
@@ -48,7 +48,7 @@ def latents(model: OnnxAutoencoder, z: LatentRows | PackedLatents) -> np.ndarray
     return np.asarray(z, dtype=np.float32)
 
 
-def codes(
+def input_codes(
     model: OnnxAutoencoder,
     images: list[bytes] | None,
     z: LatentRows | PackedLatents | None,
@@ -58,7 +58,7 @@ def codes(
     if images is not None:
         return model.encode(pixels(model, images, limits)).z_mean
     assert z is not None
-    return latents(model, z)
+    return checked_codes(model, z)
 
 
 def base64_pngs(images: np.ndarray) -> list[str]:

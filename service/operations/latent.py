@@ -60,7 +60,7 @@ class LatentOperations:
     def encode(self, model: OnnxAutoencoder, raw: RawBody) -> EncodeResponse:
         body = parse(EncodeRequest, raw, self.max_items)
         codes = model.encode(convert.pixels(model, body.images, self.limits))
-        out = partial(codes_out, encoding=body.latents)
+        out = partial(codes_out, code_format=body.code_format)
         z_log_var = None if codes.z_log_var is None else out(codes.z_log_var)
         if not body.sample:
             return EncodeResponse(z_mean=out(codes.z_mean), z_log_var=z_log_var)
@@ -72,7 +72,7 @@ class LatentOperations:
     def decode(
         self, model: OnnxAutoencoder, raw: RawBody, as_png: bool
     ) -> DecodeResponse | Picture:
-        z = convert.latents(model, parse(DecodeRequest, raw, self.max_items).z)
+        z = convert.checked_codes(model, parse(DecodeRequest, raw, self.max_items).z)
         if as_png and len(z) != 1:
             raise NotAcceptable(f"Accept: image/png returns one image; got {len(z)} vectors")
         images = model.decode(z)
@@ -94,7 +94,7 @@ class LatentOperations:
         z = model.samplers[name].sample(body.n, convert.rng(seed), body.temperature)
         return SampleResponse(
             images=convert.base64_pngs(model.decode(z)),
-            z=codes_out(z, body.latents),
+            z=codes_out(z, body.code_format),
             seed=seed,
             sampler=name,
             note=SAMPLER_NOTES[name],
@@ -105,30 +105,33 @@ class LatentOperations:
         body = parse(ReconstructRequest, raw, self.max_items)
         z_mean = model.encode(convert.pixels(model, body.images, self.limits)).z_mean
         return ReconstructResponse(
-            images=convert.base64_pngs(model.decode(z_mean)), z_mean=codes_out(z_mean, body.latents)
+            images=convert.base64_pngs(model.decode(z_mean)),
+            z_mean=codes_out(z_mean, body.code_format),
         )
 
     @in_pool
     def edit(self, model: OnnxAutoencoder, raw: RawBody) -> EditResponse | Picture:
         body = parse(EditRequest, raw, self.max_items)
         moves = [(self.attributes.get(model, name), s) for name, s in body.attributes.items()]
-        z = latent.shift(convert.codes(model, body.images, body.z, self.limits), moves)
+        z = latent.shift(convert.input_codes(model, body.images, body.z, self.limits), moves)
         if body.sweep is not None:
             vector = self.attributes.get(model, body.sweep.attribute)
             z = np.concatenate([latent.shift(z, [(vector, s)]) for s in body.sweep.strengths])
         images = model.decode(z)
         if body.format == "strip":
             return Picture(imaging.strip(images), "image/png")
-        return EditResponse(images=convert.base64_pngs(images), z=codes_out(z, body.latents))
+        return EditResponse(images=convert.base64_pngs(images), z=codes_out(z, body.code_format))
 
     @in_pool
     def interpolate(self, model: OnnxAutoencoder, raw: RawBody) -> InterpolateResponse | Picture:
         body = parse(InterpolateRequest, raw, self.max_items)
-        ends = convert.codes(model, body.images, body.z, self.limits)
+        ends = convert.input_codes(model, body.images, body.z, self.limits)
         z = latent.interpolate(ends[0], ends[1], body.steps, body.method)
         frames = model.decode(z)
         if body.format == "gif":
             return Picture(imaging.gif(frames, body.frame_ms), "image/gif")
         if body.format == "strip":
             return Picture(imaging.strip(frames), "image/png")
-        return InterpolateResponse(images=convert.base64_pngs(frames), z=codes_out(z, body.latents))
+        return InterpolateResponse(
+            images=convert.base64_pngs(frames), z=codes_out(z, body.code_format)
+        )

@@ -49,7 +49,7 @@ class MapOperations:
     def project(self, model: OnnxAutoencoder, raw: RawBody) -> ProjectResponse:
         latent_map = _map_of(model)  # before parsing or encoding anything
         body = parse(ProjectRequest, raw, self.max_items)
-        z = convert.codes(model, body.images, body.z, self.limits)
+        z = convert.input_codes(model, body.images, body.z, self.limits)
         positions = latent_map.place(z)
         indices, distances = latent_map.nearest(z, body.neighbours)
         return ProjectResponse(

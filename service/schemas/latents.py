@@ -1,5 +1,5 @@
 """Latent codes on the wire: JSON lists of numbers, or packed little-endian float32 in base64
-(`PackedLatents`), accepted wherever `z` is and returned on request (`"latents": "base64"`)."""
+(`PackedLatents`), accepted wherever `z` is and returned on request (`"code_format": "base64"`)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ LatentRows = Annotated[
 class PackedLatents(BaseModel):
     """Latent vectors as raw little-endian float32 in base64, row after row: 4·n·d bytes of
     base64 instead of ~10·n·d characters of JSON numbers, and no float parsing. Accepted wherever
-    `z` is; returned for every code of a response when the request says `"latents": "base64"`."""
+    `z` is; returned for every code of a response when the request says
+    `"code_format": "base64"`."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -95,13 +96,13 @@ TwoLatents = Annotated[
     | Annotated[PackedLatents, Tag("packed")],
     Discriminator(_latent_form),
 ]
-LatentEncoding = Annotated[
+CodeFormat = Annotated[
     Literal["json", "base64"],
     Field(description="How codes come back: json, lists of numbers; base64, PackedLatents."),
 ]
 LatentList = list[list[float]] | PackedLatents
 
 
-def codes_out(z: np.ndarray, encoding: LatentEncoding) -> LatentList:
+def codes_out(z: np.ndarray, code_format: CodeFormat) -> LatentList:
     """Codes for a response: lists of numbers, or packed float32 when the request asked."""
-    return PackedLatents.pack(z) if encoding == "base64" else z.tolist()
+    return PackedLatents.pack(z) if code_format == "base64" else z.tolist()

@@ -19,7 +19,7 @@ from service.schemas.fields import (
     Strength,
     within_max_items,
 )
-from service.schemas.latents import LatentEncoding, Latents, TwoLatents
+from service.schemas.latents import CodeFormat, Latents, TwoLatents
 from vae_core.calibration import MAX_FPR
 from vae_core.vocabulary import InterpolationMethod, SamplerName, ScoreName
 
@@ -49,7 +49,7 @@ class EncodeRequest(_Request):
         False, description="Also draw z ~ q(z|x) = N(z_mean, exp(z_log_var)); an AE gives z_mean."
     )
     seed: Seed | None = Field(None, description="Seed for the sample; random when omitted.")
-    latents: LatentEncoding = "json"
+    code_format: CodeFormat = "json"
 
 
 class DecodeRequest(_Request):
@@ -69,12 +69,12 @@ class SampleRequest(_Request):
     temperature: float = Field(
         1.0, ge=0.0, le=10.0, allow_inf_nan=False, description="Scales the sampler's spread."
     )
-    latents: LatentEncoding = "json"
+    code_format: CodeFormat = "json"
 
 
 class ReconstructRequest(_Request):
     images: Images
-    latents: LatentEncoding = "json"
+    code_format: CodeFormat = "json"
 
 
 class Sweep(_Request):
@@ -103,7 +103,7 @@ class EditRequest(_ImagesOrLatents):
     format: Literal["json", "strip"] = Field(
         "json", description="json: base64 PNGs and z; strip: one PNG, outputs left to right."
     )
-    latents: LatentEncoding = "json"
+    code_format: CodeFormat = "json"
 
     @model_validator(mode="after")
     def _sweep_needs_one_input(self) -> EditRequest:
@@ -121,7 +121,7 @@ class InterpolateRequest(_ImagesOrLatents):
         "json", description="json: base64 PNGs and z; gif: animated GIF; strip: one PNG."
     )
     frame_ms: int = Field(100, ge=10, le=10_000, description="GIF frame duration.")
-    latents: LatentEncoding = "json"
+    code_format: CodeFormat = "json"
 
     @model_validator(mode="after")
     def _two_ends(self) -> InterpolateRequest:

@@ -37,7 +37,7 @@ def codes() -> np.ndarray:
 def test_encode_returns_the_same_codes_packed(client: TestClient, trouser: bytes) -> None:
     body = {"images": [b64(trouser)] * 2, "sample": True, "seed": 1}
     as_json = client.post(f"/v1/models/{VAE}/encode", json=body).json()
-    as_b64 = client.post(f"/v1/models/{VAE}/encode", json=body | {"latents": "base64"}).json()
+    as_b64 = client.post(f"/v1/models/{VAE}/encode", json=body | {"code_format": "base64"}).json()
     for key in ("z_mean", "z_log_var", "z"):
         np.testing.assert_array_equal(unpacked(as_b64[key]), np.float32(as_json[key]))
         assert as_b64[key]["shape"] == [2, DIM]
@@ -62,7 +62,7 @@ def test_every_endpoint_with_codes_in_its_reply_can_pack_them(
     }
     body = bodies[path]
     plain = client.post(f"/v1/models/{VAE}/{path}", json=body).json()
-    compact = client.post(f"/v1/models/{VAE}/{path}", json=body | {"latents": "base64"}).json()
+    compact = client.post(f"/v1/models/{VAE}/{path}", json=body | {"code_format": "base64"}).json()
     key = "z_mean" if path == "reconstruct" else "z"
     np.testing.assert_array_equal(unpacked(compact[key]), np.float32(plain[key]))
     assert compact["images"] == plain["images"]

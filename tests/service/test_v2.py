@@ -59,7 +59,7 @@ def unpacked(packed: dict[str, object]) -> np.ndarray:
 
 
 def v1_codes(url: str, model: str, pngs: list[bytes]) -> dict[str, np.ndarray]:
-    body = {"images": [b64(p) for p in pngs], "latents": "base64"}
+    body = {"images": [b64(p) for p in pngs], "code_format": "base64"}
     response = httpx.post(f"{url}/v1/models/{model}/encode", json=body, timeout=60)
     assert response.status_code == 200, response.text
     return {k: unpacked(v) for k, v in response.json().items() if isinstance(v, dict)}

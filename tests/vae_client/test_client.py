@@ -73,7 +73,7 @@ def packed(array: dict[str, object]) -> np.ndarray:
 
 
 def raw_post(http: httpx.Client, model: str, operation: str, body: dict[str, object]) -> dict:
-    response = http.post(f"/v1/models/{model}/{operation}", json=body | {"latents": "base64"})
+    response = http.post(f"/v1/models/{model}/{operation}", json=body | {"code_format": "base64"})
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -158,7 +158,10 @@ def test_sampler_and_other_unset_options_are_not_sent(live_server: Server) -> No
         client.sample(1, model=VAE)
         client.sample(1, model=VAE, seed=3)
     bodies = [json.loads(request.content) for request, _ in recording.sent]
-    assert bodies == [{"n": 1, "latents": "base64"}, {"n": 1, "seed": 3, "latents": "base64"}]
+    assert bodies == [
+        {"n": 1, "code_format": "base64"},
+        {"n": 1, "seed": 3, "code_format": "base64"},
+    ]
 
 
 def test_a_named_sampler_draws_the_codes(client: Client, raw: httpx.Client) -> None:
