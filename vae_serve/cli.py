@@ -43,7 +43,7 @@ EXAMPLES = """examples:
   vae-serve decode -m fashion-vae-2d --z '[[0.5, -1.0]]' -o decoded.png
   vae-serve sample -m fashion-vae-32d -n 16 --seed 0 -o grid.png
   vae-serve edit -m faces-vae-200d face.png +Smiling -Eyeglasses=1.5 -o edited.png
-  vae-serve morph -m fashion-vae-2d trouser.png boot.png --steps 12 -o morph.gif
+  vae-serve interpolate -m fashion-vae-2d trouser.png boot.png --steps 12 -o interpolate.gif
   vae-serve score -m fashion-vae-32d photos/ --fpr 0.01 --rank -o scores.csv
   vae-serve train --name my-vae --model vae --latent-dim 16 --epochs 10
   vae-serve calibrate models/my-vae

@@ -192,10 +192,10 @@ def run_edit(args: argparse.Namespace) -> str:
     return _wrote(args.output, f"{len(edited.images)} image(s), {moves}")
 
 
-# -------------------------------------------------------------------------------------- morph
+# -------------------------------------------------------------------------------- interpolate
 
 
-def morph_arguments(parser: argparse.ArgumentParser) -> None:
+def interpolate_arguments(parser: argparse.ArgumentParser) -> None:
     _model(parser)
     parser.add_argument("start", type=Path, metavar="A")
     parser.add_argument("end", type=Path, metavar="B")
@@ -205,7 +205,7 @@ def morph_arguments(parser: argparse.ArgumentParser) -> None:
     _output(parser)
 
 
-def run_morph(args: argparse.Namespace) -> str:
+def run_interpolate(args: argparse.Namespace) -> str:
     walk = {"model": args.model, "steps": args.steps, "method": args.method}
     with _client(args) as client:
         if args.output.suffix.lower() == ".gif":
@@ -386,9 +386,11 @@ CLIENT_COMMANDS: dict[str, tuple[str, Arguments, Run, str]] = {
         "add or subtract attributes: +Smiling -Eyeglasses=1.5", edit_arguments, run_edit,
         "vae-serve edit -m faces-vae-200d face.png +Smiling -Eyeglasses=1.5 -o edited.png",
     ),
-    "morph": (
-        "morph one image into another: a GIF (.gif) or a PNG strip", morph_arguments, run_morph,
-        "vae-serve morph -m fashion-vae-2d trouser.png boot.png --steps 12 -o morph.gif",
+    "interpolate": (
+        "interpolate between two images: a GIF (.gif) or a PNG strip",
+        interpolate_arguments,
+        run_interpolate,
+        "vae-serve interpolate -m fashion-vae-2d trouser.png boot.png --steps 12 -o frames.gif",
     ),
     "score": (
         "score images and folders for anomalies: a table, CSV or JSON", score_arguments,

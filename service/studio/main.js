@@ -1,5 +1,5 @@
 // The Latent Studio: pick a model, see its latent map, decode any point live, upload an image,
-// move the code with attribute and dimension sliders, make custom vectors, morph and sample; the
+// move the code with attribute and dimension sliders, make custom vectors, interpolate and sample; the
 // model, the code and the sliders live in the URL. Plain ES modules over the service's /v1 API.
 
 import { AnomalyPanel } from "./anomaly.js";
@@ -10,7 +10,7 @@ import { KeyDialog } from "./key.js";
 import { LiveDecoder } from "./live.js";
 import { MapView } from "./map.js";
 import { ModelPanel } from "./model.js";
-import { MorphPanel } from "./morph.js";
+import { InterpolatePanel } from "./interpolate.js";
 import { SamplingPanel } from "./sampling.js";
 import { StudioState } from "./state.js";
 import { UploadPanel } from "./upload.js";
@@ -56,7 +56,7 @@ class Studio {
     this.attributes = new AttributesPanel(this);
     this.dimensions = new DimensionsPanel(this);
     this.upload = new UploadPanel(this);
-    this.morph = new MorphPanel(this);
+    this.interpolate = new InterpolatePanel(this);
     this.sampling = new SamplingPanel(this);
     this.anomaly = new AnomalyPanel(this.api);
     this.state.addEventListener("change", (event) => this.onChange(event.detail.reason));
@@ -105,7 +105,7 @@ class Studio {
     const strengths = [...(wanted.strengths ?? [])].filter(
       ([key, value]) => this.vectors.has(key) && Math.abs(value) <= 3,
     );
-    for (const panel of [this.modelPanel, this.dimensions, this.upload, this.morph, this.sampling]) {
+    for (const panel of [this.modelPanel, this.dimensions, this.upload, this.interpolate, this.sampling]) {
       panel.reset(detail);
     }
     this.state.setModel(name, code, strengths);

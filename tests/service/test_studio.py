@@ -1,9 +1,9 @@
 """The Latent Studio at `/`, in headless Debian Chromium: every request that leaves 127.0.0.1 is
 blocked and counted (it must stay 0), and the page must log no error to the console. Each feature
 on fashion-vae-2d, fashion-vae-32d and faces-vae-200d: the map and live decoding under the
-pointer, upload, attribute sliders, custom vectors, morph, sampling, dimension sliders, the URL
-state; then the API-key flow, a bundle without a map, the phone layout and the keyboard. The run
-takes the docs' screenshots, and writes them to docs/figures/ when VAE_SERVE_WRITE_FIGURES=1
+pointer, upload, attribute sliders, custom vectors, interpolation, sampling, dimension sliders,
+the URL state; then the API-key flow, a bundle without a map, the phone layout and the keyboard.
+The run takes the docs' screenshots, and writes them to docs/figures/ when VAE_SERVE_WRITE_FIGURES=1
 (`make figures`), so that a test run leaves the working tree as it was.
 
 Waits are on conditions (Playwright's auto-waiting, `expect`), never on time."""
@@ -477,32 +477,32 @@ def test_custom_vector_errors_are_shown_in_words(
         expect(studio("custom-error")).to_contain_text("should match pattern")
 
 
-# ------------------------------------------------------------------------------------- morph
+# ------------------------------------------------------------------------------------- interpolate
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_a_morph_gives_downloadable_frames_and_a_gif(
+def test_a_interpolate_gives_downloadable_frames_and_a_gif(
     browser: Browser, live_server: Server, api: httpx.Client, held_out: list[HeldOut], model: str
 ) -> None:
     image = images_for(model, api, held_out)[4]
     with open_studio(browser, live_server, model) as studio:
-        studio("morph-a").set_input_files(image)
-        studio("morph-b-current").click()
-        expect(studio("morph-b-source")).to_have_text("the current code")
-        studio("morph-steps").fill("6")
-        studio("morph-method").select_option("slerp")
-        studio("morph-run").click()
-        frames = studio("morph-frames").locator("img")
+        studio("interpolate-a").set_input_files(image)
+        studio("interpolate-b-current").click()
+        expect(studio("interpolate-b-source")).to_have_text("the current code")
+        studio("interpolate-steps").fill("6")
+        studio("interpolate-method").select_option("slerp")
+        studio("interpolate-run").click()
+        frames = studio("interpolate-frames").locator("img")
         expect(frames).to_have_count(6)
-        link = studio("morph-frames").locator("a").nth(2)
-        expect(link).to_have_attribute("download", "morph-03.png")
+        link = studio("interpolate-frames").locator("a").nth(2)
+        expect(link).to_have_attribute("download", "interpolate-03.png")
         with studio.page.expect_download() as frame:
             link.click()
         assert Image.open(frame.value.path()).format == "PNG"
-        expect(studio("morph-gif")).to_be_visible()
+        expect(studio("interpolate-gif")).to_be_visible()
         with studio.page.expect_download() as gif:
-            studio("morph-gif").click()
-        assert gif.value.suggested_filename == "morph.gif"
+            studio("interpolate-gif").click()
+        assert gif.value.suggested_filename == "interpolate.gif"
         animation = Image.open(io.BytesIO(Path(gif.value.path()).read_bytes()))
         assert animation.format == "GIF" and animation.n_frames == 6
 
@@ -806,7 +806,8 @@ def test_screenshots_of_the_studio_for_the_readme(
     tmp_path: Path,
 ) -> None:
     """docs/figures/studio-fashion.png and studio-faces.png, from a fixed state (so an unchanged
-    Studio gives the same pictures): an upload, its neighbours, a slider, samples and a morph."""
+    Studio gives the same pictures): an upload, its neighbours, a slider, samples and an
+    interpolation."""
     shots = {
         "fashion-vae-2d": (held_out[0].png, "Trouser", "studio-fashion.png"),
         "faces-vae-200d": (
@@ -821,10 +822,10 @@ def test_screenshots_of_the_studio_for_the_readme(
             studio("sample-run").click()
             expect(studio("sample-grid").locator("img")).to_have_count(16)
             studio("sample-grid").locator("button").nth(5).click()
-            studio("morph-b-current").click()
-            studio("morph-a").set_input_files(payload("upload.png", image))
-            studio("morph-run").click()
-            expect(studio("morph-frames").locator("img")).to_have_count(8)
+            studio("interpolate-b-current").click()
+            studio("interpolate-a").set_input_files(payload("upload.png", image))
+            studio("interpolate-run").click()
+            expect(studio("interpolate-frames").locator("img")).to_have_count(8)
             studio("upload").set_input_files(payload("upload.png", image))
             expect(studio("neighbours").locator("li")).to_have_count(8)
             studio.page.locator(f'input[type=range][data-attribute="{attribute}"]').fill("1.5")

@@ -76,7 +76,7 @@ def test_help_lists_every_command_with_examples() -> None:
     text = succeeded(vae_serve("--help"))
     for command in ("serve", "train", "export", "calibrate", "evaluate", "samplers", "map",
                     "quantize", "report", "classifier", "faces", "models", "encode", "decode",
-                    "sample", "edit", "morph", "score"):  # fmt: skip
+                    "sample", "edit", "interpolate", "score"):  # fmt: skip
         assert re.search(rf"\n    {command}\s", text), command  # a long name has its own line
     assert "examples:" in text and "vae-serve edit -m" in text
     assert "+ATTR[=S]" in succeeded(vae_serve("edit", "--help"))
@@ -135,13 +135,15 @@ def test_edit_adds_and_subtracts_attributes(
     np.testing.assert_array_equal(pixels(out), expected.images[0])
 
 
-def test_morph_writes_a_gif_or_a_strip(live_server: Server, files: Path, tmp_path: Path) -> None:
+def test_interpolate_writes_a_gif_or_a_strip(
+    live_server: Server, files: Path, tmp_path: Path
+) -> None:
     ends = [str(files / "trouser.png"), str(files / "boot.png")]
-    gif, strip = tmp_path / "morph.gif", tmp_path / "morph.png"
-    succeeded(vae_serve("morph", "-m", VAE, *ends, "--steps", "12", "-o", str(gif),
+    gif, strip = tmp_path / "interpolate.gif", tmp_path / "interpolate.png"
+    succeeded(vae_serve("interpolate", "-m", VAE, *ends, "--steps", "12", "-o", str(gif),
                         url=live_server.url))  # fmt: skip
     assert getattr(Image.open(gif), "n_frames", 1) == 12
-    succeeded(vae_serve("morph", "-m", VAE, *ends, "--steps", "5", "-o", str(strip),
+    succeeded(vae_serve("interpolate", "-m", VAE, *ends, "--steps", "5", "-o", str(strip),
                         url=live_server.url))  # fmt: skip
     assert pixels(strip).shape == (32, 5 * 32)
 

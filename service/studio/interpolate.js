@@ -1,4 +1,4 @@
-// Morph: walk from A to B (each an uploaded image, encoded, or the current code) in N steps,
+// Interpolate: walk from A to B (each an uploaded image, encoded, or the current code) in N steps,
 // linearly or along a great circle (slerp). The frames appear as images, each a link that
 // downloads it, and the same walk as an animated GIF to download.
 
@@ -6,33 +6,33 @@ import { byTestId, describeError, el, modelPath, pngDataUrl, showMessage } from 
 
 const FRAME_MS = 120;
 
-export class MorphPanel {
+export class InterpolatePanel {
   constructor(studio) {
     this.studio = studio;
-    this.frames = byTestId("morph-frames");
-    this.gif = byTestId("morph-gif");
-    this.error = byTestId("morph-error");
-    this.run = byTestId("morph-run");
+    this.frames = byTestId("interpolate-frames");
+    this.gif = byTestId("interpolate-gif");
+    this.error = byTestId("interpolate-error");
+    this.run = byTestId("interpolate-run");
     this.ends = { a: null, b: null }; // {label, file} or {label, code}
     this.gifUrl = null;
     for (const end of ["a", "b"]) {
-      const input = byTestId(`morph-${end}`);
+      const input = byTestId(`interpolate-${end}`);
       input.addEventListener("change", () => {
         if (input.files.length) this.setEnd(end, { label: input.files[0].name, file: input.files[0] });
       });
-      byTestId(`morph-${end}-current`).addEventListener("click", () => {
+      byTestId(`interpolate-${end}-current`).addEventListener("click", () => {
         input.value = "";
         this.setEnd(end, { label: "the current code", code: this.studio.displayed() });
       });
     }
-    this.run.addEventListener("click", () => this.morph());
+    this.run.addEventListener("click", () => this.interpolate());
   }
 
   reset() {
     this.ends = { a: null, b: null };
     for (const end of ["a", "b"]) {
-      byTestId(`morph-${end}`).value = "";
-      byTestId(`morph-${end}-source`).textContent = "not set";
+      byTestId(`interpolate-${end}`).value = "";
+      byTestId(`interpolate-${end}-source`).textContent = "not set";
     }
     this.frames.replaceChildren();
     this.setGif(null);
@@ -41,10 +41,10 @@ export class MorphPanel {
 
   setEnd(end, source) {
     this.ends[end] = source;
-    byTestId(`morph-${end}-source`).textContent = source.label;
+    byTestId(`interpolate-${end}-source`).textContent = source.label;
   }
 
-  async morph() {
+  async interpolate() {
     const { api, state } = this.studio;
     const model = state.model;
     showMessage(this.error, "");
@@ -58,8 +58,8 @@ export class MorphPanel {
       for (const end of [this.ends.a, this.ends.b]) z.push(Array.from(await this.code(end)));
       const body = {
         z,
-        steps: Number(byTestId("morph-steps").value),
-        method: byTestId("morph-method").value,
+        steps: Number(byTestId("interpolate-steps").value),
+        method: byTestId("interpolate-method").value,
       };
       const path = modelPath(model, "/interpolate");
       const [frames, gif] = await Promise.all([
@@ -73,7 +73,7 @@ export class MorphPanel {
             "a",
             {
               href: pngDataUrl(png),
-              download: `morph-${String(i + 1).padStart(2, "0")}.png`,
+              download: `interpolate-${String(i + 1).padStart(2, "0")}.png`,
               title: `download frame ${i + 1}`,
             },
             el("img", { src: pngDataUrl(png), alt: `frame ${i + 1} of ${frames.images.length}` }),
@@ -82,7 +82,7 @@ export class MorphPanel {
       );
       this.setGif(gif);
     } catch (error) {
-      showMessage(this.error, `Could not morph: ${describeError(error)}`);
+      showMessage(this.error, `Could not interpolate: ${describeError(error)}`);
     } finally {
       this.run.disabled = false;
     }
