@@ -14,7 +14,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from service import __version__, routes
-from service.attributes import AttributeStore
 from service.config import Settings
 from service.dependencies import AppContext, Operations, require_api_key
 from service.handlers import install_handlers
@@ -35,6 +34,7 @@ from service.runtime import BatchingOptions, InferencePool, RuntimeOptions
 from service.schemas.requests import REQUEST_MODELS
 from service.schemas.v2 import GRAPHS as V2_GRAPHS
 from service.shutdown import Drain, drain_on_sigterm
+from service.vector_store import AttributeStore
 from vae_core.precision import cpu_features
 
 logger = logging.getLogger("vae_serve")

@@ -18,13 +18,13 @@ from training.config import (
     ModelConfig,
     TrainConfig,
 )
-from training.datasets.celeba import CELEBA_LAYOUTS
-from training.datasets.registry import (
+from training.datasets.catalog import (
     DATASETS,
     dataset_entry,
     describe_sides,
     resolve_image_size,
 )
+from training.datasets.celeba import CELEBA_LAYOUTS
 from training.errors import ConfigError, TrainingError
 from training.vocabulary import Fit, Norm, Upsample
 from vae_core.latent_map import MAX_POINTS
@@ -182,7 +182,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_classifier(args: argparse.Namespace) -> None:
     from training.classifier import CLASSIFIER_DIR, train_and_save
-    from training.datasets.registry import load_dataset
+    from training.datasets.catalog import load_dataset
 
     data = load_dataset(args.dataset, Path(args.data_dir) if args.data_dir else None)
     record = train_and_save(data, args.epochs, args.seed, args.out_dir or CLASSIFIER_DIR)
@@ -242,7 +242,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_map(args: argparse.Namespace) -> None:
-    from training.latent_map import rebuild_latent_map
+    from training.map_export import rebuild_latent_map
 
     for model_dir in args.model_dir:
         data = _bundle_dataset(model_dir, args.data_dir)

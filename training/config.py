@@ -59,7 +59,7 @@ class TrainConfig:
     """One training run."""
 
     name: str = "model"
-    dataset: str = "fashion-mnist"  # a name in training.datasets.registry.DATASETS
+    dataset: str = "fashion-mnist"  # a name in training.datasets.catalog.DATASETS
     data_dir: str | None = None
     image_size: int = 32  # the side of the model's input, one the dataset gives (Fashion-MNIST: 32)
     epochs: int = 10

@@ -24,7 +24,7 @@ from training.config import CalibrationConfig, to_dict
 from training.datasets.splits import DatasetSplits, LabeledImages
 from training.errors import TrainingError
 from training.evaluate import encode_means, test_metrics
-from training.latent_map import add_latent_map
+from training.map_export import add_latent_map
 from training.models import AnyAutoencoder, DiagonalGaussian
 from training.quality import SAMPLES, SEED, Measurement, encode_pixels, measure
 from training.rewrites import DECODER_REWRITE_SPEEDUP, REWRITE_MIN_SPEEDUP, rewrite_if_faster

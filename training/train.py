@@ -18,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from training.config import ModelConfig, TrainConfig, config_from_dict, to_dict
-from training.datasets.registry import dataset_entry, load_dataset
+from training.datasets.catalog import dataset_entry, load_dataset
 from training.datasets.splits import DatasetSplits, LabeledImages, LoadOptions
 from training.distributed import DistContext, all_reduce_mean, barrier, init_distributed, shutdown
 from training.errors import ConfigError

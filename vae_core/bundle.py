@@ -28,6 +28,7 @@ from pydantic import Field, ValidationError, model_validator
 from vae_core.calibration import ANOMALY, AnomalyInfo, Calibration, read_calibration
 from vae_core.errors import BundleInvalid, first_error
 from vae_core.files import sha256_file
+from vae_core.frozen import Record
 from vae_core.latent_map import (
     LATENT_MAP,
     LATENT_MAP_SPRITE,
@@ -37,7 +38,6 @@ from vae_core.latent_map import (
 )
 from vae_core.precision import FP32_FILES, Int8Record
 from vae_core.preprocess import Preprocessing
-from vae_core.records import Record
 from vae_core.sampling import GaussianMixture, read_samplers, single_gaussian, standard_normal
 from vae_core.vocabulary import (
     FolderLayout,

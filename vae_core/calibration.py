@@ -38,7 +38,7 @@ from pydantic import Field, model_validator
 
 from vae_core.errors import BundleInvalid
 from vae_core.files import write_bytes_atomic
-from vae_core.records import Record
+from vae_core.frozen import Record
 from vae_core.vocabulary import Precision, SamplerName, ScoreName
 
 ANOMALY = "anomaly.npz"

@@ -27,7 +27,7 @@ from pydantic import Field, ValidationError
 
 from vae_core.errors import BundleInvalid, first_error
 from vae_core.files import write_bytes_atomic
-from vae_core.records import Record
+from vae_core.frozen import Record
 from vae_core.vocabulary import LabelKind, ProjectionKind
 
 LATENT_MAP = "latent_map.json"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from vae_core.records import Record
+from vae_core.frozen import Record
 from vae_core.vocabulary import GraphName, Int8Tier, Precision, PrecisionSetting, SamplerName
 
 FP32_FILES: dict[GraphName, str] = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service import imaging
-from service.attributes import AttributeStore, from_examples
 from service.bodies import RawBody, parse
 from service.operations import convert
 from service.runtime import InferencePool, in_pool
 from service.schemas.requests import CustomAttributeRequest
 from service.schemas.responses import AttributeInfo, AttributeList
+from service.vector_store import AttributeStore, from_examples
 from vae_core.bundle import AttributeVector
 from vae_core.graphs import OnnxAutoencoder
 

@@ -8,7 +8,6 @@ from functools import partial
 import numpy as np
 
 from service import imaging
-from service.attributes import AttributeStore
 from service.bodies import RawBody, parse
 from service.errors import InvalidInput, NotAcceptable
 from service.operations import convert
@@ -31,6 +30,7 @@ from service.schemas.responses import (
     ReconstructResponse,
     SampleResponse,
 )
+from service.vector_store import AttributeStore
 from vae_core import latent
 from vae_core.graphs import OnnxAutoencoder
 from vae_core.vocabulary import SamplerName

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from service.attributes import AttributeStore
 from service.precision import PrecisionPolicy
 from service.registry import Entry, Loaded, ModelRegistry, Unavailable
 from service.runtime import InferencePool, in_pool
@@ -16,6 +15,7 @@ from service.schemas.responses import (
     ReloadResponse,
     SamplerInfo,
 )
+from service.vector_store import AttributeStore
 from vae_core.graphs import OnnxAutoencoder
 
 

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.attributes import ORPHAN_AGE_S
 from service.config import Settings
 from service.schemas.fields import MIN_EXAMPLES
+from service.vector_store import ORPHAN_AGE_S
 from tests.service.helpers import assert_error, b64
 
 pytestmark = pytest.mark.unit

@@ -20,7 +20,7 @@ import pytest
 from pydantic import ValidationError
 
 from liveserver.server import Server
-from service.attributes import ORPHAN_AGE_S, CustomVectorFile
+from service.vector_store import ORPHAN_AGE_S, CustomVectorFile
 from tests.conftest import serve
 from tests.service.helpers import b64, pixels
 from vae_core.bundle import read_manifest

@@ -19,7 +19,7 @@ from service.config import Settings
 from tests.service.helpers import assert_error, b64, png
 from training.datasets.fashion_mnist import load_fashion_mnist
 from training.datasets.splits import DatasetSplits
-from training.latent_map import remove_latent_map
+from training.map_export import remove_latent_map
 from vae_core.bundle import read_bundle
 from vae_core.latent_map import LatentMap
 

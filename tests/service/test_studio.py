@@ -35,7 +35,7 @@ from tests.service.conftest import serve
 from tests.service.helpers import png
 from training.anomaly import remove_calibration
 from training.datasets.fashion_mnist import load_fashion_mnist
-from training.latent_map import remove_latent_map
+from training.map_export import remove_latent_map
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from tests.conftest import MODELS_DIR, worker_threads
 from tests.training.test_quality import check_test_accuracy
 from tests.training.test_shipped_int8 import check_against_recorded
 from training.classifier import FeatureNetwork, load_feature_network
+from training.datasets.catalog import load_dataset
 from training.datasets.celeba import OFFICIAL, write_attributes, write_partition
-from training.datasets.registry import load_dataset
 from training.datasets.splits import DatasetSplits
 from training.faces.writer import RenderJob, image_name, partition_codes, render_job
 from training.quality import FIGURES, measure, measured_figures

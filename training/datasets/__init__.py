@@ -8,5 +8,5 @@
 - `registry`: `load_dataset(name, ...)` and the one table of dataset names.
 
 To add a dataset, write its module (a loader that returns `DatasetSplits`) and give it an entry in
-`registry.DATASETS`.
+`catalog.DATASETS`.
 """

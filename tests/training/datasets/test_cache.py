@@ -13,7 +13,7 @@ from PIL import Image
 
 from tests.training.datasets.folders import save, write_class_folders, write_unlabeled
 from training.datasets import cache
-from training.datasets.registry import load_dataset
+from training.datasets.catalog import load_dataset
 from training.datasets.splits import DatasetSplits, LoadOptions
 from training.errors import ConfigError, DatasetInvalid
 

@@ -21,7 +21,7 @@ from tests.training.datasets.folders import (
     write_split_folders,
     write_unlabeled,
 )
-from training.datasets.registry import load_dataset
+from training.datasets.catalog import load_dataset
 from training.datasets.splits import DatasetSplits, LoadOptions
 
 pytestmark = pytest.mark.unit

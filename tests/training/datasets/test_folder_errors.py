@@ -16,7 +16,7 @@ from tests.training.datasets.folders import (
     write_unlabeled,
 )
 from training.cli import main
-from training.datasets.registry import load_dataset
+from training.datasets.catalog import load_dataset
 from training.datasets.splits import DatasetSplits, LoadOptions
 from training.errors import DatasetInvalid, DatasetNotFound
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.training.datasets.conftest import all_labels
 from training.config import PRESETS, TrainConfig
-from training.datasets.registry import DATASETS, load_dataset, resolve_image_size
+from training.datasets.catalog import DATASETS, load_dataset, resolve_image_size
 from training.datasets.splits import DatasetSplits
 from training.errors import ConfigError, DatasetNotFound
 

@@ -14,7 +14,7 @@ from tests.conftest import MODELS_DIR
 from training.cli import main
 from training.datasets.splits import DatasetSplits
 from training.errors import TrainingError
-from training.latent_map import add_latent_map, remove_latent_map
+from training.map_export import add_latent_map, remove_latent_map
 from training.quality import encode_pixels
 from vae_core import bundle
 from vae_core.graphs import load_autoencoder
