@@ -9,7 +9,7 @@ PORT ?= 8000
 # Debian packages of the test suite's data and tools: Fashion-MNIST, a browser, a font.
 SYSTEM_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core
 
-.PHONY: run test test-fast lint audit bench bench-peers bench-smoke bench-studio bench-folder bench-anomaly soak soak-smoke system-deps container-deps container-test train-shipped quantize-shipped classifiers maps calibrations figures report clean help
+.PHONY: run test test-fast lint lint-js audit bench bench-peers bench-smoke bench-studio bench-folder bench-anomaly soak soak-smoke system-deps container-deps container-test train-shipped quantize-shipped classifiers maps calibrations figures report clean help
 
 help:
 	@echo "make run     serve models/ on http://$(HOST):$(PORT) (docs at /docs)"
@@ -60,6 +60,17 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	@$(MAKE) --no-print-directory lint-js
+
+# The Studio's ES modules: ESLint and Prettier, pinned in package.json and package-lock.json, where
+# Node.js is installed (CI has it); elsewhere it says how to get it and passes.
+lint-js:
+	@if command -v npm >/dev/null; then \
+		[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; \
+		npm run -s lint; \
+	else \
+		echo "lint-js: skipped, no Node.js here (Debian: apt-get install nodejs npm; then make lint)"; \
+	fi
 
 # pip-audit on the pinned runtime dependencies (requirements/runtime.txt); see scripts/audit.py.
 audit: $(VENV)/.dev

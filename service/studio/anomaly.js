@@ -2,7 +2,15 @@
 // on the model's validation distribution; several files or a folder dropped here are scored and
 // ranked, most anomalous first. Over POST .../score and GET .../calibration.
 
-import { byTestId, describeError, el, formatNumber, modelPath, pngDataUrl, showMessage } from "./util.js";
+import {
+  byTestId,
+  describeError,
+  el,
+  formatNumber,
+  modelPath,
+  pngDataUrl,
+  showMessage,
+} from "./util.js";
 
 const BATCH = 32; // images per score request when ranking many
 const IMAGE = /^image\//;
@@ -103,7 +111,10 @@ export class AnomalyPanel {
       if (model !== this.model) return;
       this.showVerdict(reply, reply.results[0], calibration);
     } catch (error) {
-      showMessage(this.nodes.error, `Could not score ${file.name || "the image"}: ${describeError(error)}`);
+      showMessage(
+        this.nodes.error,
+        `Could not score ${file.name || "the image"}: ${describeError(error)}`,
+      );
     }
   }
 
@@ -172,8 +183,20 @@ export class AnomalyPanel {
         "tr",
         { dataset: { anomalous: String(row.result.anomalous), name: row.file.name } },
         el("td", { text: String(rank + 1) }),
-        el("td", {}, el("img", { src: pngDataUrl(row.result.input), alt: row.file.name, title: row.file.name })),
-        el("td", {}, el("img", { src: pngDataUrl(row.result.map), alt: `anomaly map of ${row.file.name}` })),
+        el(
+          "td",
+          {},
+          el("img", {
+            src: pngDataUrl(row.result.input),
+            alt: row.file.name,
+            title: row.file.name,
+          }),
+        ),
+        el(
+          "td",
+          {},
+          el("img", { src: pngDataUrl(row.result.map), alt: `anomaly map of ${row.file.name}` }),
+        ),
         el("td", { text: formatNumber(row.result.score, 4) }),
         el("td", { text: formatNumber(row.result.p_value, 4) }),
         el("td", { text: row.result.anomalous ? "anomalous" : "normal" }),
@@ -184,7 +207,10 @@ export class AnomalyPanel {
 }
 
 function describeScore(record, defaultScore) {
-  const mnist = record.ood && record.ood.mnist ? `, AUROC vs MNIST ${formatNumber(record.ood.mnist.auroc, 3)}` : "";
+  const mnist =
+    record.ood && record.ood.mnist
+      ? `, AUROC vs MNIST ${formatNumber(record.ood.mnist.auroc, 3)}`
+      : "";
   return `${record.name}${record.name === defaultScore ? " (default)" : ""}${mnist}`;
 }
 
@@ -198,7 +224,9 @@ function formOf(files, fields) {
 /** The image files of a drop: files, and the files inside dropped folders. */
 async function droppedImages(transfer) {
   if (!transfer) return [];
-  const entries = [...transfer.items].map((item) => item.webkitGetAsEntry && item.webkitGetAsEntry());
+  const entries = [...transfer.items].map(
+    (item) => item.webkitGetAsEntry && item.webkitGetAsEntry(),
+  );
   if (!entries.some((entry) => entry && entry.isDirectory)) return [...transfer.files];
   const files = [];
   for (const entry of entries) if (entry) await collect(entry, files);
@@ -255,7 +283,12 @@ function drawHistogram(canvas, calibration, score, threshold) {
   context.fillStyle = "#8aa4c8";
   counts.forEach((count, i) => {
     const barHeight = (count / top) * (height - 14);
-    context.fillRect(x(edges[i]), height - barHeight, Math.max(1, x(edges[i + 1]) - x(edges[i]) - 1), barHeight);
+    context.fillRect(
+      x(edges[i]),
+      height - barHeight,
+      Math.max(1, x(edges[i + 1]) - x(edges[i]) - 1),
+      barHeight,
+    );
   });
   context.strokeStyle = "#444";
   context.setLineDash([4, 3]);

@@ -122,7 +122,10 @@ export class AttributesPanel {
     this.create.disabled = true;
     try {
       const form = new FormData();
-      const sides = [["positive", this.positive, this.picks[0]], ["negative", this.negative, this.picks[1]]];
+      const sides = [
+        ["positive", this.positive, this.picks[0]],
+        ["negative", this.negative, this.picks[1]],
+      ];
       for (const [field, input, picked] of sides) {
         for (const file of input.files) form.append(field, file);
         for (const file of await Promise.all(picked.map((i) => map.thumbnailFile(i)))) {
@@ -153,7 +156,10 @@ export class AttributesPanel {
     const { api, state } = this.studio;
     showMessage(this.error, "");
     try {
-      await api.request("DELETE", modelPath(state.model, `/attributes/${encodeURIComponent(name)}`));
+      await api.request(
+        "DELETE",
+        modelPath(state.model, `/attributes/${encodeURIComponent(name)}`),
+      );
       showMessage(this.status, `Deleted “${name}”.`);
       await this.studio.reloadAttributes();
     } catch (error) {
@@ -164,6 +170,8 @@ export class AttributesPanel {
 
 function describe(info) {
   const origin = info.custom ? "custom" : "built in";
-  return `${origin}: mean code of ${info.count_positive} images with it minus that of ` +
-    `${info.count_negative} without; length ${info.norm.toFixed(2)}`;
+  return (
+    `${origin}: mean code of ${info.count_positive} images with it minus that of ` +
+    `${info.count_negative} without; length ${info.norm.toFixed(2)}`
+  );
 }

@@ -18,7 +18,8 @@ export class InterpolatePanel {
     for (const end of ["a", "b"]) {
       const input = byTestId(`interpolate-${end}`);
       input.addEventListener("change", () => {
-        if (input.files.length) this.setEnd(end, { label: input.files[0].name, file: input.files[0] });
+        if (input.files.length)
+          this.setEnd(end, { label: input.files[0].name, file: input.files[0] });
       });
       byTestId(`interpolate-${end}-current`).addEventListener("click", () => {
         input.value = "";
@@ -93,9 +94,13 @@ export class InterpolatePanel {
     if (end.code) return end.code;
     const form = new FormData();
     form.append("images", end.file);
-    const codes = await this.studio.api.json("POST", modelPath(this.studio.state.model, "/encode"), {
-      form,
-    });
+    const codes = await this.studio.api.json(
+      "POST",
+      modelPath(this.studio.state.model, "/encode"),
+      {
+        form,
+      },
+    );
     return codes.z_mean[0];
   }
 

@@ -105,7 +105,13 @@ class Studio {
     const strengths = [...(wanted.strengths ?? [])].filter(
       ([key, value]) => this.vectors.has(key) && Math.abs(value) <= 3,
     );
-    for (const panel of [this.modelPanel, this.dimensions, this.upload, this.interpolate, this.sampling]) {
+    for (const panel of [
+      this.modelPanel,
+      this.dimensions,
+      this.upload,
+      this.interpolate,
+      this.sampling,
+    ]) {
       panel.reset(detail);
     }
     this.state.setModel(name, code, strengths);

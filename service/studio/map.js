@@ -8,8 +8,16 @@
 //   pick(indices)          shift-click on a point, or a shift-drag lasso around points
 
 const PALETTE = [
-  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+  "#1f77b4",
+  "#ff7f0e",
+  "#2ca02c",
+  "#d62728",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#7f7f7f",
+  "#bcbd22",
+  "#17becf",
 ];
 const HAS = "#d1495b";
 const HAS_NOT = "#7d8ea3";
@@ -85,9 +93,7 @@ export class MapView {
       attribute: () => labels.names.map((name, i) => [String(i), name]),
       none: () => [["", "no labels"]],
     }[labels.kind]();
-    this.colour.replaceChildren(
-      ...choices.map(([value, text]) => new Option(text, value)),
-    );
+    this.colour.replaceChildren(...choices.map(([value, text]) => new Option(text, value)));
     this.colour.disabled = choices.length < 2;
     if (labels.kind === "attribute") this.colour.value = String(balancedAttribute(labels));
   }
@@ -102,14 +108,20 @@ export class MapView {
     const { width, height } = this.size();
     const side = Math.min(width, height);
     const { cx, cy, half } = this.view;
-    return [width / 2 + ((x - cx) / half) * (side / 2), height / 2 - ((y - cy) / half) * (side / 2)];
+    return [
+      width / 2 + ((x - cx) / half) * (side / 2),
+      height / 2 - ((y - cy) / half) * (side / 2),
+    ];
   }
 
   toData(sx, sy) {
     const { width, height } = this.size();
     const side = Math.min(width, height);
     const { cx, cy, half } = this.view;
-    return [cx + ((sx - width / 2) / (side / 2)) * half, cy - ((sy - height / 2) / (side / 2)) * half];
+    return [
+      cx + ((sx - width / 2) / (side / 2)) * half,
+      cy - ((sy - height / 2) / (side / 2)) * half,
+    ];
   }
 
   /** Where point `index` is in the window (client coordinates): for tests and the benchmark. */
@@ -200,7 +212,10 @@ export class MapView {
       has += front[i] ? 1 : 0;
     });
     const name = labels.names[chosen];
-    const legend = [[HAS, name, has], [HAS_NOT, `not ${name}`, count - has]];
+    const legend = [
+      [HAS, name, has],
+      [HAS_NOT, `not ${name}`, count - has],
+    ];
     return { fill, front, legend };
   }
 

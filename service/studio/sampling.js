@@ -5,7 +5,15 @@
 // default) when the server reports them, and sends the one chosen as `sampler`. A server without
 // them offers one entry, the model's prior, and sends no `sampler` field.
 
-import { byTestId, describeError, el, formatNumber, modelPath, pngDataUrl, showMessage } from "./util.js";
+import {
+  byTestId,
+  describeError,
+  el,
+  formatNumber,
+  modelPath,
+  pngDataUrl,
+  showMessage,
+} from "./util.js";
 
 const COUNT = 16;
 export class SamplingPanel {
@@ -20,7 +28,9 @@ export class SamplingPanel {
   }
 
   reset(detail) {
-    this.select.replaceChildren(...detail.samplers.map((sampler) => new Option(label(sampler), sampler.name)));
+    this.select.replaceChildren(
+      ...detail.samplers.map((sampler) => new Option(label(sampler), sampler.name)),
+    );
     this.select.value = detail.default_sampler;
     this.grid.replaceChildren();
     this.note.textContent = "";
@@ -65,6 +75,7 @@ export class SamplingPanel {
 
 function label(sampler) {
   const distance = sampler.frechet_distance;
-  const fd = distance === null || distance === undefined ? "" : ` (FD ${formatNumber(distance, 1)})`;
+  const fd =
+    distance === null || distance === undefined ? "" : ` (FD ${formatNumber(distance, 1)})`;
   return `${sampler.name}${fd}${sampler.default ? ", default" : ""}`;
 }

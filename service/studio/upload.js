@@ -81,7 +81,10 @@ export class UploadPanel {
       this.spread.textContent = describeSpread(sigma);
       if (projected) this.showOnMap(projected.points[0], sigma, map, latentMap);
     } catch (error) {
-      showMessage(this.error, `Could not encode ${file.name || "the image"}: ${describeError(error)}`);
+      showMessage(
+        this.error,
+        `Could not encode ${file.name || "the image"}: ${describeError(error)}`,
+      );
     }
   }
 
