@@ -8,8 +8,12 @@ import { byTestId, describeError, el, modelPath, showMessage } from "./util.js";
 const MAX_PICKS = 100; // per side: the examples travel as thumbnails in one request
 
 export class AttributesPanel {
-  constructor(studio) {
-    this.studio = studio;
+  /** `reload()`: fetch the model's vectors again (after one is added or deleted). */
+  constructor({ api, state, map, reload }) {
+    this.api = api;
+    this.state = state;
+    this.map = map;
+    this.reload = reload;
     this.sliders = byTestId("attribute-sliders");
     this.name = byTestId("custom-name");
     this.positive = byTestId("custom-positive");
@@ -24,10 +28,10 @@ export class AttributesPanel {
       this.createVector();
     });
     byTestId("pick-clear").addEventListener("click", () => this.setPicks([[], []]));
-    byTestId("attributes-reset").addEventListener("click", () => studio.state.clearStrengths());
+    byTestId("attributes-reset").addEventListener("click", () => state.clearStrengths());
     this.sliders.addEventListener("input", (event) => {
       const name = event.target.dataset.attribute;
-      if (name !== undefined) studio.state.setStrength(name, Number(event.target.value));
+      if (name !== undefined) state.setStrength(name, Number(event.target.value));
     });
   }
 
@@ -71,7 +75,7 @@ export class AttributesPanel {
   /** Show the state's strengths (a slider being dragged keeps its own value). */
   sync() {
     for (const slider of this.sliders.querySelectorAll("input[data-attribute]")) {
-      const value = this.studio.state.strengths.get(slider.dataset.attribute) ?? 0;
+      const value = this.state.strengths.get(slider.dataset.attribute) ?? 0;
       if (document.activeElement !== slider) slider.value = String(value);
       slider.nextElementSibling.textContent = Number(slider.value).toFixed(1);
     }
@@ -101,7 +105,7 @@ export class AttributesPanel {
 
   setPicks(picks) {
     this.picks = picks;
-    this.studio.map.setPicks(picks[0], picks[1]);
+    this.map.setPicks(picks[0], picks[1]);
     const [positive, negative] = picks.map((side) => side.length);
     this.pickCount.textContent = `${positive} positive, ${negative} negative picked on the map`;
     this.pickCount.dataset.positive = String(positive);
@@ -111,7 +115,7 @@ export class AttributesPanel {
   // ---------------------------------------------------------------------------------- create
 
   async createVector() {
-    const { api, map, state } = this.studio;
+    const { api, map, state } = this;
     const name = this.name.value.trim();
     showMessage(this.error, "");
     showMessage(this.status, "");
@@ -144,7 +148,7 @@ export class AttributesPanel {
       this.positive.value = "";
       this.negative.value = "";
       this.setPicks([[], []]);
-      await this.studio.reloadAttributes();
+      await this.reload();
     } catch (error) {
       showMessage(this.error, `Could not create “${name}”: ${describeError(error)}`);
     } finally {
@@ -153,7 +157,7 @@ export class AttributesPanel {
   }
 
   async deleteVector(name) {
-    const { api, state } = this.studio;
+    const { api, state } = this;
     showMessage(this.error, "");
     try {
       await api.request(
@@ -161,7 +165,7 @@ export class AttributesPanel {
         modelPath(state.model, `/attributes/${encodeURIComponent(name)}`),
       );
       showMessage(this.status, `Deleted “${name}”.`);
-      await this.studio.reloadAttributes();
+      await this.reload();
     } catch (error) {
       showMessage(this.error, `Could not delete “${name}”: ${describeError(error)}`);
     }

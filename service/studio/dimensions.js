@@ -9,8 +9,10 @@ const SPAN = 4; // standard deviations either side
 const STEPS = 200;
 
 export class DimensionsPanel {
-  constructor(studio) {
-    this.studio = studio;
+  /** `latentMap()`: the current model's map, or null. */
+  constructor({ state, latentMap }) {
+    this.state = state;
+    this.latentMap = latentMap;
     this.sliders = byTestId("dimension-sliders");
     this.note = byTestId("dimensions-note");
     this.kind = "none";
@@ -18,7 +20,7 @@ export class DimensionsPanel {
   }
 
   reset(detail) {
-    const map = this.studio.latentMap;
+    const map = this.latentMap();
     const dim = detail.latent_dim;
     if (dim <= MAX_DIMENSION_SLIDERS) {
       this.kind = "dimension";
@@ -75,7 +77,8 @@ export class DimensionsPanel {
 
   onInput(slider) {
     const value = Number(slider.value);
-    const { state, latentMap } = this.studio;
+    const state = this.state;
+    const latentMap = this.latentMap();
     if (slider.dataset.dimension !== undefined) {
       const code = Float32Array.from(state.code);
       code[Number(slider.dataset.dimension)] = value;
@@ -88,7 +91,8 @@ export class DimensionsPanel {
 
   /** Show the current code's values (the slider being dragged keeps its own). */
   sync() {
-    const { state, latentMap } = this.studio;
+    const state = this.state;
+    const latentMap = this.latentMap();
     for (const slider of this.sliders.querySelectorAll("input")) {
       const value =
         slider.dataset.dimension !== undefined

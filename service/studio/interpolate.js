@@ -7,8 +7,11 @@ import { byTestId, describeError, el, modelPath, pngDataUrl, showMessage } from 
 const FRAME_MS = 120;
 
 export class InterpolatePanel {
-  constructor(studio) {
-    this.studio = studio;
+  /** `displayed()`: the code shown now (an end of the interpolation can be it). */
+  constructor({ api, state, displayed }) {
+    this.api = api;
+    this.state = state;
+    this.displayed = displayed;
     this.frames = byTestId("interpolate-frames");
     this.gif = byTestId("interpolate-gif");
     this.error = byTestId("interpolate-error");
@@ -23,7 +26,7 @@ export class InterpolatePanel {
       });
       byTestId(`interpolate-${end}-current`).addEventListener("click", () => {
         input.value = "";
-        this.setEnd(end, { label: "the current code", code: this.studio.displayed() });
+        this.setEnd(end, { label: "the current code", code: this.displayed() });
       });
     }
     this.run.addEventListener("click", () => this.interpolate());
@@ -46,7 +49,7 @@ export class InterpolatePanel {
   }
 
   async interpolate() {
-    const { api, state } = this.studio;
+    const { api, state } = this;
     const model = state.model;
     showMessage(this.error, "");
     if (!this.ends.a || !this.ends.b) {
@@ -94,13 +97,9 @@ export class InterpolatePanel {
     if (end.code) return end.code;
     const form = new FormData();
     form.append("images", end.file);
-    const codes = await this.studio.api.json(
-      "POST",
-      modelPath(this.studio.state.model, "/encode"),
-      {
-        form,
-      },
-    );
+    const codes = await this.api.json("POST", modelPath(this.state.model, "/encode"), {
+      form,
+    });
     return codes.z_mean[0];
   }
 

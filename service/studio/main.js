@@ -52,13 +52,22 @@ class Studio {
         pick: (indices) => this.attributes.pick(indices),
       },
     );
-    this.modelPanel = new ModelPanel(this);
-    this.attributes = new AttributesPanel(this);
-    this.dimensions = new DimensionsPanel(this);
-    this.upload = new UploadPanel(this);
-    this.interpolate = new InterpolatePanel(this);
-    this.sampling = new SamplingPanel(this);
-    this.anomaly = new AnomalyPanel(this.api);
+    // Each panel gets what it uses: the API, the state, and callbacks into the Studio.
+    const { api, state, map } = this;
+    const latentMap = () => this.latentMap;
+    this.modelPanel = new ModelPanel((name) => this.loadModel(name).catch((e) => this.fail(e)));
+    this.attributes = new AttributesPanel({
+      api,
+      state,
+      map,
+      reload: () => this.reloadAttributes(),
+    });
+    this.dimensions = new DimensionsPanel({ state, latentMap });
+    this.anomaly = new AnomalyPanel(api);
+    const scoreUpload = (file) => this.anomaly.scoreUpload(file);
+    this.upload = new UploadPanel({ api, state, map, latentMap, scoreUpload });
+    this.interpolate = new InterpolatePanel({ api, state, displayed: () => this.displayed() });
+    this.sampling = new SamplingPanel({ api, state });
     this.state.addEventListener("change", (event) => this.onChange(event.detail.reason));
     byTestId("reset-code").addEventListener("click", () => this.state.setCode(this.defaultCode()));
   }

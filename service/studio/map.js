@@ -1,32 +1,20 @@
 // The latent map: the held-out points on a canvas, coloured by class (or by one attribute), with a
-// legend; an SVG overlay for the markers (the current code, an upload and its posterior spread,
-// its neighbours, picked examples, the lasso, the keyboard cursor); and the thumbnail of the point
-// under the pointer. The pointer and the keyboard report map positions to the handlers:
+// legend; an SVG overlay for the markers (map-overlay.js); and the thumbnail of the point under the
+// pointer. The pointer and the keyboard (map-input.js) report map positions to the handlers:
 //   preview(position, at)  the pointer moves (or an arrow key moves the cursor)
 //   commit(position)       a click, Enter or Space: make the code there the current code
 //   leave()                the pointer leaves, or Escape
 //   pick(indices)          shift-click on a point, or a shift-drag lasso around points
+// Its geometry is map-geometry.js's, its colours map-colours.js's.
 
-const PALETTE = [
-  "#1f77b4",
-  "#ff7f0e",
-  "#2ca02c",
-  "#d62728",
-  "#9467bd",
-  "#8c564b",
-  "#e377c2",
-  "#7f7f7f",
-  "#bcbd22",
-  "#17becf",
-];
-const HAS = "#d1495b";
-const HAS_NOT = "#7d8ea3";
+import { balancedAttribute, colourChoices, legendItems, pointColours } from "./map-colours.js";
+import { enclosed, fitView, nearestPoint, span, toData, toScreen } from "./map-geometry.js";
+import { listen } from "./map-input.js";
+import { drawOverlay } from "./map-overlay.js";
+
 const HOVER_RADIUS = 8; // px: a point this close to the pointer shows its thumbnail
 const THUMB_SCALE = 3;
 const POINT_RADIUS = 1.7;
-const LASSO_MIN_PX = 6; // a shift-drag shorter than this is a shift-click
-const KEY_STEPS = 40; // arrow keys move the cursor by 1/KEY_STEPS of the view (shift: 8x)
-const SVG = "http://www.w3.org/2000/svg";
 
 export class MapView {
   constructor(elements, handlers) {
@@ -47,7 +35,7 @@ export class MapView {
     this.cursor = null; // keyboard cursor, data coordinates
     this.markers = { current: null, upload: null, ellipse: null, neighbours: [], picks: [[], []] };
     this.colour.addEventListener("change", () => this.draw());
-    this.listen();
+    listen(this);
     new ResizeObserver(() => this.draw()).observe(this.canvas);
   }
 
@@ -88,11 +76,7 @@ export class MapView {
   }
 
   fillColourChoices(labels) {
-    const choices = {
-      class: () => [["class", "class"]],
-      attribute: () => labels.names.map((name, i) => [String(i), name]),
-      none: () => [["", "no labels"]],
-    }[labels.kind]();
+    const choices = colourChoices(labels);
     this.colour.replaceChildren(...choices.map(([value, text]) => new Option(text, value)));
     this.colour.disabled = choices.length < 2;
     if (labels.kind === "attribute") this.colour.value = String(balancedAttribute(labels));
@@ -104,24 +88,12 @@ export class MapView {
     return { width: this.canvas.clientWidth, height: this.canvas.clientHeight };
   }
 
-  toScreen([x, y]) {
-    const { width, height } = this.size();
-    const side = Math.min(width, height);
-    const { cx, cy, half } = this.view;
-    return [
-      width / 2 + ((x - cx) / half) * (side / 2),
-      height / 2 - ((y - cy) / half) * (side / 2),
-    ];
+  toScreen(position) {
+    return toScreen(this.view, this.size(), position);
   }
 
   toData(sx, sy) {
-    const { width, height } = this.size();
-    const side = Math.min(width, height);
-    const { cx, cy, half } = this.view;
-    return [
-      cx + ((sx - width / 2) / (side / 2)) * half,
-      cy - ((sy - height / 2) / (side / 2)) * half,
-    ];
+    return toData(this.view, this.size(), [sx, sy]);
   }
 
   /** Where point `index` is in the window (client coordinates): for tests and the benchmark. */
@@ -139,19 +111,16 @@ export class MapView {
   }
 
   nearestPoint(sx, sy, radius = HOVER_RADIUS) {
-    if (!this.screen) return -1;
-    let best = -1;
-    let bestDistance = radius * radius;
-    for (let i = 0; i < this.screen.length; i += 1) {
-      const dx = this.screen[i][0] - sx;
-      const dy = this.screen[i][1] - sy;
-      const distance = dx * dx + dy * dy;
-      if (distance <= bestDistance) {
-        best = i;
-        bestDistance = distance;
-      }
-    }
-    return best;
+    return this.screen ? nearestPoint(this.screen, sx, sy, radius) : -1;
+  }
+
+  /** The points a closed screen path encloses, and how far the path spans (for map-input.js). */
+  enclosedBy(path) {
+    return enclosed(this.screen, path);
+  }
+
+  spanOf(path) {
+    return span(path);
   }
 
   // ---------------------------------------------------------------------------------- drawing
@@ -172,7 +141,7 @@ export class MapView {
     }
     this.screen = this.data.points.map((point) => this.toScreen(point));
     drawAxes(context, this, width, height);
-    const colours = this.pointColours();
+    const colours = pointColours(this.data, Number(this.colour.value || 0));
     for (const pass of [false, true]) {
       for (let i = 0; i < this.screen.length; i += 1) {
         if (colours.front[i] !== pass) continue;
@@ -186,50 +155,8 @@ export class MapView {
     this.drawOverlay();
   }
 
-  /** Each point's colour, which are drawn last (on top), and the legend's entries. */
-  pointColours() {
-    const { labels, count } = this.data;
-    const fill = new Array(count);
-    const front = new Array(count).fill(false);
-    if (labels.kind === "class") {
-      const counts = labels.names.map(() => 0);
-      labels.values.forEach((value, i) => {
-        const label = value[0] ?? -1;
-        fill[i] = label < 0 ? HAS_NOT : PALETTE[label % PALETTE.length];
-        if (label >= 0) counts[label] += 1;
-      });
-      const legend = labels.names.map((name, i) => [PALETTE[i % PALETTE.length], name, counts[i]]);
-      return { fill, front, legend };
-    }
-    if (labels.kind === "none") {
-      return { fill: fill.fill(HAS), front, legend: [[HAS, "unlabeled", count]] };
-    }
-    const chosen = Number(this.colour.value || 0);
-    let has = 0;
-    labels.values.forEach((value, i) => {
-      front[i] = value.includes(chosen);
-      fill[i] = front[i] ? HAS : HAS_NOT;
-      has += front[i] ? 1 : 0;
-    });
-    const name = labels.names[chosen];
-    const legend = [
-      [HAS, name, has],
-      [HAS_NOT, `not ${name}`, count - has],
-    ];
-    return { fill, front, legend };
-  }
-
   drawLegend(entries) {
-    this.legend.replaceChildren(
-      ...entries.map(([colour, name, count]) => {
-        const swatch = document.createElement("span");
-        swatch.className = "swatch";
-        swatch.style.backgroundColor = colour;
-        const item = document.createElement("li");
-        item.append(swatch, `${name} (${count})`);
-        return item;
-      }),
-    );
+    this.legend.replaceChildren(...legendItems(entries));
   }
 
   // ---------------------------------------------------------------------------------- markers
@@ -247,57 +174,24 @@ export class MapView {
   }
 
   drawOverlay() {
-    const svg = this.overlay;
-    svg.replaceChildren();
-    if (!this.data) return;
-    const { current, upload, ellipse, neighbours, picks } = this.markers;
-    for (const index of neighbours) {
-      svg.append(svgCircle(this.toScreen(this.data.points[index]), 6, "neighbour-ring"));
+    if (!this.data) {
+      this.overlay.replaceChildren();
+      return;
     }
-    picks.forEach((indices, side) => {
-      for (const index of indices) {
-        const kind = side === 0 ? "pick-positive" : "pick-negative";
-        svg.append(svgCircle(this.toScreen(this.data.points[index]), 5, kind));
-      }
+    drawOverlay(this.overlay, {
+      points: this.data.points,
+      markers: this.markers,
+      cursor: this.cursor,
+      lasso: this.lasso,
+      toScreen: (position) => this.toScreen(position),
+      size: this.size(),
     });
-    if (ellipse) svg.append(this.ellipsePath(ellipse));
-    if (upload) svg.append(marker("upload-marker", this.pinned(upload), "diamond"));
-    if (current) svg.append(marker("current-marker", this.pinned(current), "cross"));
-    if (this.cursor) svg.append(svgCircle(this.toScreen(this.cursor), 9, "keyboard-cursor"));
-    if (this.lasso) {
-      const line = document.createElementNS(SVG, "polyline");
-      line.setAttribute("points", this.lasso.map((p) => p.join(",")).join(" "));
-      line.setAttribute("class", "lasso");
-      svg.append(line);
-    }
   }
 
-  /** A marker's place: at its position, or pinned to the nearest edge when it is out of view
-   * (then [x, y, true]), so that a code moved far off is still shown, in its direction. */
-  pinned(position) {
-    const { width, height } = this.size();
-    const [x, y] = this.toScreen(position);
-    const margin = 10;
-    const px = Math.min(Math.max(x, margin), width - margin);
-    const py = Math.min(Math.max(y, margin), height - margin);
-    return [px, py, px !== x || py !== y];
-  }
-
-  /** The posterior's 2-sigma ellipse: its centre and two semi-axes in data coordinates. */
-  ellipsePath({ center, axes }) {
-    const steps = 48;
-    const points = [];
-    for (let i = 0; i <= steps; i += 1) {
-      const t = (2 * Math.PI * i) / steps;
-      const x = center[0] + Math.cos(t) * axes[0][0] + Math.sin(t) * axes[1][0];
-      const y = center[1] + Math.cos(t) * axes[0][1] + Math.sin(t) * axes[1][1];
-      points.push(this.toScreen([x, y]).join(","));
-    }
-    const path = document.createElementNS(SVG, "polygon");
-    path.setAttribute("points", points.join(" "));
-    path.setAttribute("class", "posterior-ellipse");
-    path.dataset.testid = "posterior-ellipse";
-    return path;
+  /** Move the keyboard cursor (data coordinates), or hide it (null). */
+  setCursor(position) {
+    this.cursor = position;
+    this.drawOverlay();
   }
 
   // ------------------------------------------------------------------------------ thumbnails
@@ -356,118 +250,6 @@ export class MapView {
     this.hover.style.top = `${Math.max(0, sy - 14)}px`;
     this.hover.hidden = false;
   }
-
-  // ------------------------------------------------------------------------ pointer, keyboard
-
-  listen() {
-    const canvas = this.canvas;
-    const local = (event) => {
-      const box = canvas.getBoundingClientRect();
-      return [event.clientX - box.left, event.clientY - box.top];
-    };
-    canvas.addEventListener("pointerdown", (event) => {
-      if (!this.data || event.button !== 0) return;
-      if (event.shiftKey) {
-        this.lasso = [local(event)];
-        canvas.setPointerCapture(event.pointerId);
-      }
-    });
-    canvas.addEventListener("pointermove", (event) => {
-      if (!this.data) return;
-      const [sx, sy] = local(event);
-      if (this.lasso) {
-        this.lasso.push([sx, sy]);
-        this.drawOverlay();
-        return;
-      }
-      this.showHover(this.nearestPoint(sx, sy), sx, sy);
-      this.handlers.preview(this.toData(sx, sy), event.timeStamp);
-    });
-    canvas.addEventListener("pointerup", (event) => {
-      if (!this.lasso) return;
-      const path = this.lasso;
-      this.lasso = null;
-      canvas.releasePointerCapture(event.pointerId);
-      this.drawOverlay();
-      this.handlers.pick(this.lassoed(path));
-    });
-    canvas.addEventListener("click", (event) => {
-      if (!this.data || event.shiftKey) return;
-      const [sx, sy] = local(event);
-      this.handlers.commit(this.toData(sx, sy));
-    });
-    canvas.addEventListener("pointerleave", () => {
-      if (this.lasso) return;
-      this.showHover(-1);
-      this.handlers.leave();
-    });
-    canvas.addEventListener("keydown", (event) => this.onKey(event));
-    canvas.addEventListener("blur", () => {
-      this.cursor = null;
-      this.drawOverlay();
-    });
-  }
-
-  /** The points a lasso path encloses; a short path is a click, picking the nearest point. */
-  lassoed(path) {
-    const xs = path.map((p) => p[0]);
-    const ys = path.map((p) => p[1]);
-    const span = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys));
-    if (span < LASSO_MIN_PX) {
-      const index = this.nearestPoint(path[0][0], path[0][1]);
-      return index < 0 ? [] : [index];
-    }
-    return this.screen.flatMap((point, i) => (insidePolygon(point, path) ? [i] : []));
-  }
-
-  onKey(event) {
-    if (!this.data) return;
-    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
-    if (event.key in moves) {
-      event.preventDefault();
-      const step = ((2 * this.view.half) / KEY_STEPS) * (event.shiftKey ? 8 : 1);
-      const [dx, dy] = moves[event.key];
-      const start = this.cursor ?? this.markers.current ?? [this.view.cx, this.view.cy];
-      this.cursor = [start[0] + dx * step, start[1] + dy * step];
-      this.drawOverlay();
-      this.handlers.preview(this.cursor, event.timeStamp);
-    } else if ((event.key === "Enter" || event.key === " ") && this.cursor) {
-      event.preventDefault();
-      this.handlers.commit(this.cursor);
-      this.cursor = null;
-      this.drawOverlay();
-    } else if (event.key === "Escape") {
-      this.cursor = null;
-      this.drawOverlay();
-      this.handlers.leave();
-    }
-  }
-}
-
-/** The square of data space to show: the middle 99% of the points, padded, equal scales. */
-function fitView(points) {
-  const axis = (k) => {
-    const values = points.map((p) => p[k]).sort((a, b) => a - b);
-    const low = values[Math.floor(0.005 * (values.length - 1))];
-    const high = values[Math.ceil(0.995 * (values.length - 1))];
-    return [low, high];
-  };
-  const [x0, x1] = axis(0);
-  const [y0, y1] = axis(1);
-  const half = Math.max(x1 - x0, y1 - y0, 1e-6) * 0.55;
-  return { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, half };
-}
-
-/** The attribute closest to half the points: the most telling default colouring. */
-function balancedAttribute(labels) {
-  const counts = labels.names.map(() => 0);
-  for (const value of labels.values) for (const label of value) counts[label] += 1;
-  const half = labels.values.length / 2;
-  let best = 0;
-  counts.forEach((count, i) => {
-    if (Math.abs(count - half) < Math.abs(counts[best] - half)) best = i;
-  });
-  return best;
 }
 
 function drawAxes(context, view, width, height) {
@@ -484,39 +266,4 @@ function drawAxes(context, view, width, height) {
     context.lineTo(width, oy);
   }
   context.stroke();
-}
-
-function svgCircle([x, y], radius, kind) {
-  const circle = document.createElementNS(SVG, "circle");
-  circle.setAttribute("cx", x);
-  circle.setAttribute("cy", y);
-  circle.setAttribute("r", radius);
-  circle.setAttribute("class", kind);
-  return circle;
-}
-
-function marker(testid, [x, y, outside], shape) {
-  const group = document.createElementNS(SVG, "g");
-  group.setAttribute("class", outside ? `${testid} outside` : testid);
-  group.dataset.outside = String(Boolean(outside));
-  group.setAttribute("transform", `translate(${x} ${y})`);
-  group.dataset.testid = testid;
-  const d = shape === "cross" ? "M-11 0H11M0 -11V11" : "M0 -8L8 0L0 8L-8 0Z";
-  const halo = document.createElementNS(SVG, "path");
-  halo.setAttribute("d", d);
-  halo.setAttribute("class", "halo");
-  const path = document.createElementNS(SVG, "path");
-  path.setAttribute("d", d);
-  group.append(halo, path, svgCircle([0, 0], shape === "cross" ? 7 : 0, "ring"));
-  return group;
-}
-
-function insidePolygon([x, y], polygon) {
-  let inside = false;
-  for (let i = 0, j = polygon.length - 1; i < polygon.length; j = i, i += 1) {
-    const [xi, yi] = polygon[i];
-    const [xj, yj] = polygon[j];
-    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
-  }
-  return inside;
 }

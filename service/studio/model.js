@@ -6,12 +6,12 @@ import { byTestId, el, formatNumber } from "./util.js";
 const KINDS = { vae: "VAE", ae: "autoencoder" };
 
 export class ModelPanel {
-  constructor(studio) {
-    this.studio = studio;
+  /** `choose(name)`: load the model picked. */
+  constructor(choose) {
     this.select = byTestId("model-select");
     this.info = byTestId("model-info");
     this.select.addEventListener("change", () => {
-      studio.loadModel(this.select.value).catch((error) => studio.fail(error));
+      choose(this.select.value);
     });
   }
 

@@ -17,8 +17,9 @@ import {
 
 const COUNT = 16;
 export class SamplingPanel {
-  constructor(studio) {
-    this.studio = studio;
+  constructor({ api, state }) {
+    this.api = api;
+    this.state = state;
     this.select = byTestId("sampler-select");
     this.grid = byTestId("sample-grid");
     this.note = byTestId("sample-note");
@@ -38,7 +39,7 @@ export class SamplingPanel {
   }
 
   async sample() {
-    const { api, state } = this.studio;
+    const { api, state } = this;
     const model = state.model;
     showMessage(this.error, "");
     const body = { n: COUNT, temperature: Number(byTestId("sample-temperature").value) };

@@ -8,8 +8,13 @@ import { byTestId, describeError, el, formatNumber, modelPath, showMessage } fro
 const NEIGHBOURS = 8;
 
 export class UploadPanel {
-  constructor(studio) {
-    this.studio = studio;
+  /** `latentMap()`: the current model's map, or null; `scoreUpload(file)`: the anomaly panel's. */
+  constructor({ api, state, map, latentMap, scoreUpload }) {
+    this.api = api;
+    this.state = state;
+    this.map = map;
+    this.latentMap = latentMap;
+    this.scoreUpload = scoreUpload;
     this.input = byTestId("upload");
     this.original = byTestId("upload-image");
     this.reconstruction = byTestId("reconstruction-image");
@@ -52,11 +57,12 @@ export class UploadPanel {
   }
 
   async encode(file) {
-    const { api, state, map, latentMap } = this.studio;
+    const { api, state, map } = this;
+    const latentMap = this.latentMap();
     const model = state.model;
     this.reset();
     this.original.src = this.objectUrl(file);
-    this.studio.anomaly.scoreUpload(file);
+    this.scoreUpload(file);
     try {
       const form = new FormData();
       form.append("images", file);
