@@ -31,7 +31,6 @@ from service.operations.v2 import InferenceOperations
 from service.precision import PrecisionPolicy
 from service.registry import Loaded, ModelRegistry
 from service.runtime import BatchingOptions, InferencePool, RuntimeOptions
-from service.schemas.requests import REQUEST_MODELS
 from service.schemas.v2 import GRAPHS as V2_GRAPHS
 from service.shutdown import Drain, drain_on_sigterm
 from service.vector_store import AttributeStore
@@ -75,9 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
     for router in routes.PROTECTED:
         app.include_router(router, dependencies=auth)
-    app.openapi = openapi_builder(  # type: ignore[method-assign]
-        app, REQUEST_MODELS, settings.max_items
-    )
+    app.openapi = openapi_builder(app, settings.max_items)  # type: ignore[method-assign]
     install_handlers(
         app, routes=[r for router in routes.OPEN + routes.PROTECTED for r in router.routes]
     )

@@ -4,15 +4,17 @@ plain text). Both are validated by the same pydantic model, so every endpoint ha
 
 Two steps, so that the event loop only moves bytes: `read_body` (on the loop) receives the body,
 and for multipart splits it into its parts; `parse` (blocking, run in the inference pool by the
-operations) checks the JSON budget, decodes and validates. `service.openapi.request_body`
-documents both encodings (FastAPI cannot infer a body it does not parse itself).
+operations) checks the JSON budget, decodes and validates. An operation names its body model once,
+with `@parses(Model)`; `service.openapi.request_body(operation)` reads it from there to document
+both encodings (FastAPI cannot infer a body it does not parse itself).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -23,8 +25,12 @@ from starlette.requests import Request
 from service.errors import InvalidInput
 from vae_core.bundle import MAX_LATENT_DIM
 from vae_core.errors import location
+from vae_core.graphs import OnnxAutoencoder
 
 M = TypeVar("M", bound=BaseModel)
+P = ParamSpec("P")
+T = TypeVar("T")
+BODY_MODEL = "body_model"  # the attribute `parses` sets on an operation
 # Fields that carry images: always lists, one file part per image in multipart.
 IMAGE_FIELDS = ("images", "positive", "negative")
 MAX_FORM_FIELDS = 32
@@ -66,6 +72,48 @@ def parse(model: type[M], body: RawBody, max_items: int) -> M:
         raise InvalidInput(
             _summary(exc, body.content_type), detail=validation_detail(exc)
         ) from None
+
+
+class _Limited(Protocol):
+    @property
+    def max_items(self) -> int: ...
+
+
+Op = TypeVar("Op", bound=_Limited)
+
+
+def parses(
+    body_model: type[M], before: Callable[[OnnxAutoencoder], object] | None = None
+) -> Callable[
+    [Callable[Concatenate[Op, OnnxAutoencoder, M, P], T]],
+    Callable[Concatenate[Op, OnnxAutoencoder, RawBody, P], T],
+]:
+    """Make an operation `(self, model, body: M, ...)` take the raw body instead, and parse it as
+    `body_model` first (in the pool, where the operation runs), after `before(model)`, a check that
+    fails fast (a missing map, say) before any parsing. The operation carries its body model
+    (`body_model_of`) for the route's OpenAPI entry."""
+
+    def decorate(
+        method: Callable[Concatenate[Op, OnnxAutoencoder, M, P], T],
+    ) -> Callable[Concatenate[Op, OnnxAutoencoder, RawBody, P], T]:
+        @wraps(method)
+        def parsed(
+            self: Op, model: OnnxAutoencoder, raw: RawBody, *args: P.args, **kwargs: P.kwargs
+        ) -> T:
+            if before is not None:
+                before(model)
+            return method(self, model, parse(body_model, raw, self.max_items), *args, **kwargs)
+
+        setattr(parsed, BODY_MODEL, body_model)
+        return parsed
+
+    return decorate
+
+
+def body_model_of(operation: Callable[..., Any]) -> type[BaseModel]:
+    """The body model an operation parses (`@parses`)."""
+    model: type[BaseModel] = getattr(operation, BODY_MODEL)
+    return model
 
 
 def check_json_size(texts: Iterable[bytes], max_items: int) -> None:

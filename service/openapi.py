@@ -5,22 +5,23 @@ schemas. Operation ids are the routes' short names (`encode`, `list_models`), se
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from service.bodies import IMAGE_FIELDS
+from service.bodies import IMAGE_FIELDS, body_model_of
 from service.schemas.fields import MAX_ITEMS_MARK
 
+# The request bodies the routes declared (request_body), by name: the document's components.
+_BODIES: dict[str, type[BaseModel]] = {}
 
-def openapi_builder(
-    app: FastAPI, request_models: Sequence[type[BaseModel]], max_items: int
-) -> Callable[[], dict[str, Any]]:
-    """A replacement for `app.openapi` that builds the document once, with `request_models`, and
-    the limits this server enforces."""
+
+def openapi_builder(app: FastAPI, max_items: int) -> Callable[[], dict[str, Any]]:
+    """A replacement for `app.openapi` that builds the document once, with the request bodies the
+    routes declared, and the limits this server enforces."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -32,7 +33,7 @@ def openapi_builder(
                 tags=app.openapi_tags,
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in request_models:
+            for model in _BODIES.values():
                 components.update(_component_schemas(model))
             app.openapi_schema = _with_limits(schema, max_items)
         return app.openapi_schema
@@ -58,12 +59,15 @@ def _component_schemas(model: type[BaseModel]) -> dict[str, Any]:
     return {**schema.pop("$defs", {}), model.__name__: schema}
 
 
-def request_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
-    """`openapi_extra` declaring `model` as the JSON body, with examples; its description says how
-    the same fields go as multipart/form-data, which `service.bodies` also parses.
+def request_body(operation: Callable[..., Any], examples: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra` declaring the body `operation` parses (`service.bodies.parses`) as the JSON
+    body, with examples; its description says how the same fields go as multipart/form-data,
+    which `service.bodies` also parses.
 
     One media type only: a body declared under two (JSON and multipart) is what client generators
     handle worst; openapi-python-client, for one, writes modules that fail to import."""
+    model = body_model_of(operation)
+    _BODIES[model.__name__] = model
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {
         "requestBody": {

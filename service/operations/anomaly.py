@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service import imaging
-from service.bodies import RawBody, parse
+from service.bodies import parses
 from service.errors import CalibrationNotFound, InvalidInput
 from service.operations import convert
 from service.runtime import InferencePool, in_pool
@@ -31,6 +31,16 @@ HISTOGRAM_BINS = 40
 LISTED_RATES = (0.01, 0.05, 0.1)
 
 
+def _calibration_of(model: OnnxAutoencoder) -> Calibration:
+    if model.calibration is None:
+        raise CalibrationNotFound(
+            f"model {model.name!r} has no anomaly calibration; add it without retraining: "
+            f"vae-serve calibrate {model.name} (in the model directory), then reload",
+            detail={"command": f"vae-serve calibrate models/{model.name}"},
+        )
+    return model.calibration
+
+
 @dataclass(frozen=True)
 class AnomalyOperations:
     """The anomaly endpoints' work; public methods run in the inference pool."""
@@ -40,9 +50,9 @@ class AnomalyOperations:
     max_items: int
 
     @in_pool
-    def score(self, model: OnnxAutoencoder, raw: RawBody) -> ScoreResponse:
-        calibration = _calibration_of(model)  # before parsing or decoding anything
-        body = parse(ScoreRequest, raw, self.max_items)
+    @parses(ScoreRequest, before=_calibration_of)  # a 404 before parsing or decoding anything
+    def score(self, model: OnnxAutoencoder, body: ScoreRequest) -> ScoreResponse:
+        calibration = _calibration_of(model)
         name = _offered(model, calibration, body.score or calibration.info.default_score)
         fpr, threshold = _decision(calibration, name, body)
         x = convert.pixels(model, body.images, self.limits)
@@ -83,16 +93,6 @@ class AnomalyOperations:
             validation_images=info.validation_images,
             scores=[_score_calibration(calibration, name) for name in info.names()],
         )
-
-
-def _calibration_of(model: OnnxAutoencoder) -> Calibration:
-    if model.calibration is None:
-        raise CalibrationNotFound(
-            f"model {model.name!r} has no anomaly calibration; add it without retraining: "
-            f"vae-serve calibrate {model.name} (in the model directory), then reload",
-            detail={"command": f"vae-serve calibrate models/{model.name}"},
-        )
-    return model.calibration
 
 
 def _offered(model: OnnxAutoencoder, calibration: Calibration, name: ScoreName) -> ScoreName:

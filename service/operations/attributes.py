@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service import imaging
-from service.bodies import RawBody, parse
+from service.bodies import parses
 from service.operations import convert
 from service.runtime import InferencePool, in_pool
 from service.schemas.requests import CustomAttributeRequest
@@ -34,9 +34,11 @@ class AttributeOperations:
         return _info(self.attributes.get(model, name))
 
     @in_pool
-    def put(self, model: OnnxAutoencoder, name: str, raw: RawBody) -> tuple[AttributeInfo, bool]:
+    @parses(CustomAttributeRequest)
+    def put(
+        self, model: OnnxAutoencoder, body: CustomAttributeRequest, name: str
+    ) -> tuple[AttributeInfo, bool]:
         """Compute a custom vector from examples and store it; also says whether it is new."""
-        body = parse(CustomAttributeRequest, raw, self.max_items)
         self.attributes.check_writable(model, name)  # fail fast, before encoding anything
         examples = convert.pixels(model, body.positive + body.negative, self.limits)
         vector = from_examples(name, model.encode(examples).z_mean, positive=len(body.positive))

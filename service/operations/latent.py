@@ -8,7 +8,7 @@ from functools import partial
 import numpy as np
 
 from service import imaging
-from service.bodies import RawBody, parse
+from service.bodies import parses
 from service.errors import InvalidInput, NotAcceptable
 from service.operations import convert
 from service.operations.convert import Picture
@@ -57,8 +57,8 @@ class LatentOperations:
     max_items: int
 
     @in_pool
-    def encode(self, model: OnnxAutoencoder, raw: RawBody) -> EncodeResponse:
-        body = parse(EncodeRequest, raw, self.max_items)
+    @parses(EncodeRequest)
+    def encode(self, model: OnnxAutoencoder, body: EncodeRequest) -> EncodeResponse:
         codes = model.encode(convert.pixels(model, body.images, self.limits))
         out = partial(codes_out, code_format=body.code_format)
         z_log_var = None if codes.z_log_var is None else out(codes.z_log_var)
@@ -69,10 +69,11 @@ class LatentOperations:
         return EncodeResponse(z_mean=out(codes.z_mean), z_log_var=z_log_var, z=out(z), seed=seed)
 
     @in_pool
+    @parses(DecodeRequest)
     def decode(
-        self, model: OnnxAutoencoder, raw: RawBody, as_png: bool
+        self, model: OnnxAutoencoder, body: DecodeRequest, as_png: bool
     ) -> DecodeResponse | Picture:
-        z = convert.checked_codes(model, parse(DecodeRequest, raw, self.max_items).z)
+        z = convert.checked_codes(model, body.z)
         if as_png and len(z) != 1:
             raise NotAcceptable(f"Accept: image/png returns one image; got {len(z)} vectors")
         images = model.decode(z)
@@ -81,8 +82,8 @@ class LatentOperations:
         return DecodeResponse(images=convert.base64_pngs(images))
 
     @in_pool
-    def sample(self, model: OnnxAutoencoder, raw: RawBody) -> SampleResponse:
-        body = parse(SampleRequest, raw, self.max_items)
+    @parses(SampleRequest)
+    def sample(self, model: OnnxAutoencoder, body: SampleRequest) -> SampleResponse:
         name = body.sampler or model.manifest.default_sampler
         if name not in model.samplers:
             raise InvalidInput(
@@ -101,8 +102,8 @@ class LatentOperations:
         )
 
     @in_pool
-    def reconstruct(self, model: OnnxAutoencoder, raw: RawBody) -> ReconstructResponse:
-        body = parse(ReconstructRequest, raw, self.max_items)
+    @parses(ReconstructRequest)
+    def reconstruct(self, model: OnnxAutoencoder, body: ReconstructRequest) -> ReconstructResponse:
         z_mean = model.encode(convert.pixels(model, body.images, self.limits)).z_mean
         return ReconstructResponse(
             images=convert.base64_pngs(model.decode(z_mean)),
@@ -110,8 +111,8 @@ class LatentOperations:
         )
 
     @in_pool
-    def edit(self, model: OnnxAutoencoder, raw: RawBody) -> EditResponse | Picture:
-        body = parse(EditRequest, raw, self.max_items)
+    @parses(EditRequest)
+    def edit(self, model: OnnxAutoencoder, body: EditRequest) -> EditResponse | Picture:
         moves = [(self.attributes.get(model, name), s) for name, s in body.attributes.items()]
         z = latent.shift(convert.input_codes(model, body.images, body.z, self.limits), moves)
         if body.sweep is not None:
@@ -123,8 +124,10 @@ class LatentOperations:
         return EditResponse(images=convert.base64_pngs(images), z=codes_out(z, body.code_format))
 
     @in_pool
-    def interpolate(self, model: OnnxAutoencoder, raw: RawBody) -> InterpolateResponse | Picture:
-        body = parse(InterpolateRequest, raw, self.max_items)
+    @parses(InterpolateRequest)
+    def interpolate(
+        self, model: OnnxAutoencoder, body: InterpolateRequest
+    ) -> InterpolateResponse | Picture:
         ends = convert.input_codes(model, body.images, body.z, self.limits)
         z = latent.interpolate(ends[0], ends[1], body.steps, body.method)
         frames = model.decode(z)

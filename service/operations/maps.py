@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service import imaging
-from service.bodies import RawBody, parse
+from service.bodies import parses
 from service.errors import MapNotFound
 from service.operations import convert
 from service.operations.convert import Picture
@@ -15,6 +15,15 @@ from service.schemas.requests import ProjectRequest
 from service.schemas.responses import LatentMapResponse, Neighbour, ProjectedPoint, ProjectResponse
 from vae_core.graphs import OnnxAutoencoder
 from vae_core.latent_map import SPRITE_MEDIA_TYPE, LatentMap
+
+
+def _map_of(model: OnnxAutoencoder) -> LatentMap:
+    if model.latent_map is None:
+        raise MapNotFound(
+            f"model {model.name!r} has no latent map; add one with "
+            f"`python -m training map models/{model.name}`"
+        )
+    return model.latent_map
 
 
 @dataclass(frozen=True)
@@ -46,9 +55,9 @@ class MapOperations:
         return Picture(_map_of(model).sprite, SPRITE_MEDIA_TYPE)
 
     @in_pool
-    def project(self, model: OnnxAutoencoder, raw: RawBody) -> ProjectResponse:
-        latent_map = _map_of(model)  # before parsing or encoding anything
-        body = parse(ProjectRequest, raw, self.max_items)
+    @parses(ProjectRequest, before=_map_of)  # a 404 before parsing or encoding anything
+    def project(self, model: OnnxAutoencoder, body: ProjectRequest) -> ProjectResponse:
+        latent_map = _map_of(model)
         z = convert.input_codes(model, body.images, body.z, self.limits)
         positions = latent_map.place(z)
         indices, distances = latent_map.nearest(z, body.neighbours)
@@ -63,15 +72,6 @@ class MapOperations:
                 for position, near, far in zip(positions, indices, distances, strict=True)
             ]
         )
-
-
-def _map_of(model: OnnxAutoencoder) -> LatentMap:
-    if model.latent_map is None:
-        raise MapNotFound(
-            f"model {model.name!r} has no latent map; add one with "
-            f"`python -m training map models/{model.name}`"
-        )
-    return model.latent_map
 
 
 def _neighbour(latent_map: LatentMap, index: int, distance: float) -> Neighbour:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from service import examples
 from service.dependencies import ModelName, model_call
 from service.openapi import request_body
+from service.operations.anomaly import AnomalyOperations
 from service.routes.common import BODY, IMAGES, MODEL, errors
-from service.schemas import requests
 from service.schemas.responses import CalibrationResponse, ScoreResponse
 
 router = APIRouter(prefix="/v1", tags=["anomaly"])
@@ -28,7 +28,7 @@ NO_CALIBRATION = (
     "whether it is anomalous at the false-positive rate asked (or the model's default), or above "
     "an explicit threshold." + NO_CALIBRATION,
     responses=errors(*MODEL, *BODY, IMAGES),
-    openapi_extra=request_body(requests.ScoreRequest, examples.SCORE),
+    openapi_extra=request_body(AnomalyOperations.score, examples.SCORE),
 )
 async def score(model: ModelName, request: Request) -> ScoreResponse:
     call = model_call(request, model)

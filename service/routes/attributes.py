@@ -7,8 +7,8 @@ from fastapi import APIRouter, Request, Response, status
 from service import examples
 from service.dependencies import AttributeName, CustomAttributeName, ModelName, model_call
 from service.openapi import request_body
+from service.operations.attributes import AttributeOperations
 from service.routes.common import BODY, IMAGES, MODEL, errors
-from service.schemas.requests import CustomAttributeRequest
 from service.schemas.responses import AttributeInfo, AttributeList
 
 router = APIRouter(prefix="/v1", tags=["attributes"])
@@ -45,13 +45,13 @@ async def get_attribute(name: AttributeName, model: ModelName, request: Request)
     "negative ones, as in training. Needs at least 3 of each. 201 when new, 200 when replaced.",
     responses=errors(*MODEL, *BODY, IMAGES, 409)
     | {201: {"model": AttributeInfo, "description": "Created."}},
-    openapi_extra=request_body(CustomAttributeRequest, examples.CUSTOM_ATTRIBUTE_BODY),
+    openapi_extra=request_body(AttributeOperations.put, examples.CUSTOM_ATTRIBUTE_BODY),
 )
 async def put_attribute(
     name: CustomAttributeName, model: ModelName, request: Request, response: Response
 ) -> AttributeInfo:
     call = model_call(request, model)
-    info, created = await call.operations.attributes.put(call.model, name, await call.body())
+    info, created = await call.operations.attributes.put(call.model, await call.body(), name)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return info
 

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Request
 from service import examples
 from service.dependencies import ModelName, model_call
 from service.openapi import request_body
+from service.operations.latent import LatentOperations
 from service.routes.common import BODY, GIF, IMAGES, MODEL, PNG, binary, errors, reply
-from service.schemas import requests, responses
+from service.schemas import responses
 
 router = APIRouter(prefix="/v1", tags=["latent space"])
 
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/v1", tags=["latent space"])
     operation_id="encode",
     summary="Images -> z_mean, z_log_var (and a sampled z)",
     responses=errors(*MODEL, *BODY, IMAGES),
-    openapi_extra=request_body(requests.EncodeRequest, examples.ENCODE),
+    openapi_extra=request_body(LatentOperations.encode, examples.ENCODE),
 )
 async def encode(model: ModelName, request: Request) -> responses.EncodeResponse:
     call = model_call(request, model)
@@ -35,7 +36,7 @@ async def encode(model: ModelName, request: Request) -> responses.EncodeResponse
     summary="z -> images (raw PNG with `Accept: image/png` and one vector)",
     response_model=responses.DecodeResponse,
     responses=binary(responses.DecodeResponse, PNG) | errors(*MODEL, *BODY, 406),
-    openapi_extra=request_body(requests.DecodeRequest, examples.DECODE),
+    openapi_extra=request_body(LatentOperations.decode, examples.DECODE),
 )
 async def decode(model: ModelName, request: Request) -> Any:
     call = model_call(request, model)
@@ -47,7 +48,7 @@ async def decode(model: ModelName, request: Request) -> Any:
     operation_id="sample",
     summary="Draw images from the prior (VAE) or the training codes' distribution (AE)",
     responses=errors(*MODEL, *BODY),
-    openapi_extra=request_body(requests.SampleRequest, examples.SAMPLE),
+    openapi_extra=request_body(LatentOperations.sample, examples.SAMPLE),
 )
 async def sample(model: ModelName, request: Request) -> responses.SampleResponse:
     call = model_call(request, model)
@@ -59,7 +60,7 @@ async def sample(model: ModelName, request: Request) -> responses.SampleResponse
     operation_id="reconstruct",
     summary="Images -> decode(z_mean)",
     responses=errors(*MODEL, *BODY, IMAGES),
-    openapi_extra=request_body(requests.ReconstructRequest, examples.RECONSTRUCT),
+    openapi_extra=request_body(LatentOperations.reconstruct, examples.RECONSTRUCT),
 )
 async def reconstruct(model: ModelName, request: Request) -> responses.ReconstructResponse:
     call = model_call(request, model)
@@ -72,7 +73,7 @@ async def reconstruct(model: ModelName, request: Request) -> responses.Reconstru
     summary="Add or subtract attributes: z = z_mean + Σ strength · vector, or sweep one",
     response_model=responses.EditResponse,
     responses=binary(responses.EditResponse, PNG) | errors(*MODEL, *BODY, IMAGES),
-    openapi_extra=request_body(requests.EditRequest, examples.EDIT),
+    openapi_extra=request_body(LatentOperations.edit, examples.EDIT),
 )
 async def edit(model: ModelName, request: Request) -> Any:
     call = model_call(request, model)
@@ -85,7 +86,7 @@ async def edit(model: ModelName, request: Request) -> Any:
     summary="Walk from one image or code to another (JSON frames, a GIF or a PNG strip)",
     response_model=responses.InterpolateResponse,
     responses=binary(responses.InterpolateResponse, PNG, GIF) | errors(*MODEL, *BODY, IMAGES),
-    openapi_extra=request_body(requests.InterpolateRequest, examples.INTERPOLATE),
+    openapi_extra=request_body(LatentOperations.interpolate, examples.INTERPOLATE),
 )
 async def interpolate(model: ModelName, request: Request) -> Any:
     call = model_call(request, model)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request, Response
 from service import examples
 from service.dependencies import ModelName, model_call
 from service.openapi import request_body
+from service.operations.maps import MapOperations
 from service.routes.common import BODY, IMAGES, MODEL, WEBP, errors
-from service.schemas.requests import ProjectRequest
 from service.schemas.responses import LatentMapResponse, ProjectResponse
 
 router = APIRouter(prefix="/v1", tags=["latent map"])
@@ -49,7 +49,7 @@ async def get_map_sprite(model: ModelName, request: Request) -> Response:
     description="Places each input on the map, as the map's own points were placed, and lists "
     "the map points nearest to it in code space.",
     responses=errors(*MODEL, *BODY, IMAGES),
-    openapi_extra=request_body(ProjectRequest, examples.PROJECT),
+    openapi_extra=request_body(MapOperations.project, examples.PROJECT),
 )
 async def project(model: ModelName, request: Request) -> ProjectResponse:
     call = model_call(request, model)

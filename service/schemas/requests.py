@@ -189,17 +189,3 @@ class ScoreRequest(_Request):
         if self.fpr is not None and self.threshold is not None:
             raise ValueError("give fpr or threshold, not both")
         return self
-
-
-# Every request body, parsed by `service.bodies`: `service.openapi` adds them to the components.
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (
-    EncodeRequest,
-    DecodeRequest,
-    SampleRequest,
-    ReconstructRequest,
-    EditRequest,
-    InterpolateRequest,
-    CustomAttributeRequest,
-    ProjectRequest,
-    ScoreRequest,
-)

@@ -24,7 +24,7 @@ from tests.service.helpers import assert_error, b64, png
 from training.anomaly import remove_calibration
 from training.datasets.fashion_mnist import load_fashion_mnist
 from vae_core import bundle
-from vae_core.calibration import ANOMALY
+from vae_core.calibration import ANOMALY, npz_key
 
 pytestmark = pytest.mark.unit
 
@@ -39,6 +39,16 @@ def test_pixels(fashion_dir: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def validation_pngs(fashion_dir: Path) -> list[bytes]:
     return [png(p) for p in load_fashion_mnist(fashion_dir).val.pixels[:4]]
+
+
+def served_scores(client: TestClient, model_dir: Path, model: str = VAE) -> dict[str, np.ndarray]:
+    """The bundle's stored validation scores at the precision the service serves it at: the
+    calibration its p-values and thresholds come from."""
+    precision = client.get(f"/v1/models/{model}").json()["precision"]
+    stored = np.load(model_dir / model / ANOMALY)
+    info = bundle.read_manifest(model_dir / model).anomaly
+    assert info is not None and precision in info.precisions
+    return {name: stored[npz_key(precision, name)] for name in info.names()}
 
 
 def score(client: TestClient, model: str = VAE, **body: object) -> dict:
@@ -70,7 +80,7 @@ def test_p_values_and_thresholds_come_from_the_bundles_validation_scores(
 ) -> None:
     """A validation image scores what the calibration file holds for it; its p-value counts the
     stored scores at least as high, plus itself."""
-    stored = np.load(model_dir / VAE / ANOMALY)
+    stored = served_scores(client, model_dir)
     body = score(client, images=[b64(i) for i in validation_pngs], score="latent", fpr=0.01)
     latent = stored["latent"]
     for i, result in enumerate(body["results"]):
@@ -95,7 +105,7 @@ def test_every_score_on_request_and_an_explicit_threshold(
     for threshold, flagged in ((elbo - 1, True), (elbo + 1, False)):
         body = score(client, images=[b64(png(test_pixels[3]))], score="elbo", threshold=threshold)
         assert body["threshold"] == threshold and body["results"][0]["anomalous"] is flagged
-        stored = np.load(model_dir / VAE / ANOMALY)["elbo"]
+        stored = served_scores(client, model_dir)["elbo"]
         assert body["fpr"] == pytest.approx(np.mean(stored > threshold))
 
 
@@ -234,7 +244,7 @@ def test_the_calibration_endpoint_draws_the_validation_distribution(
     response = client.get(f"/v1/models/{VAE}/calibration")
     assert response.status_code == 200, response.text
     body = response.json()
-    stored = np.load(model_dir / VAE / ANOMALY)
+    stored = served_scores(client, model_dir)
     assert body["validation_images"] == len(stored["latent"]) == 5000
     for entry in body["scores"]:
         histogram = entry["histogram"]
