@@ -31,6 +31,9 @@ from vae_core.vocabulary import ScoreName
 
 PUBLISHED = {"GeoTrans": 93.5, "Deep SAD (no labels)": 89.2, "ARNet": 93.9}  # mean AUROC %
 DATA = ROOT / "data" / "bench" / "one-class"
+# nll costs K = 16 decodes an image (10,000 test images a class) and tracks elbo (AUROC within 0.01
+# of it on every set the shipped bundles were evaluated on): the benchmark leaves it out.
+SKIPPED = ("nll",)
 
 
 # ------------------------------------------------------------------ a score's cost, in process
@@ -92,7 +95,9 @@ def train_class(folder: Path, name: str, args: argparse.Namespace) -> Path:
         "--arch", "fashion", "--reconstruction", "bce",  # the book's network, as for the dataset
         "--latent-dim", str(args.latent_dim), "--epochs", str(args.epochs), "--seed", "0",
         "--models-dir", str(args.models_dir), "--runs-dir", str(args.runs_dir),
-        "--ood-images", "1000", "--samples", "1000",
+        # Calibrated, not evaluated against the out-of-distribution sets: the default score is
+        # then `combined`, the one measured here against the other classes.
+        "--ood-images", "0", "--samples", "1000",
     ]  # fmt: skip
     subprocess.run(command, check=True, cwd=ROOT)
     return args.models_dir / name
@@ -109,7 +114,7 @@ def class_aurocs(
     assert model.calibration is not None
     scorer: Scorer = scorer_for(model, model.calibration.info)
     prep = model.manifest.preprocessing
-    names = model.calibration.info.names()
+    names = [name for name in model.calibration.info.names() if name not in SKIPPED]
 
     def scores(pixels: np.ndarray, what: str) -> dict[ScoreName, np.ndarray]:
         seen = np.stack([prep.to_pixels(Image.fromarray(p)) for p in pixels])
