@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import MODELS_DIR
 from vae_core import bundle
+from vae_core.calibration import ANOMALY, read_validation, write_calibration
 from vae_core.errors import BundleInvalid
 from vae_core.graphs import load_autoencoder
 from vae_core.precision import (
@@ -138,10 +139,15 @@ def test_the_int8_graphs_are_checksummed_like_every_bundle_file(tmp_path: Path) 
 
 
 def strip_int8(target: Path) -> None:
-    """Take a bundle's int8 graphs and their record out of it."""
+    """Take a bundle's int8 graphs, their record and its calibration at int8 out of it."""
     for file in INT8_FILES.values():
         (target / file).unlink(missing_ok=True)
     fields = json.loads((target / bundle.MANIFEST).read_text())
     fields["int8"] = None
+    if fields.get("anomaly") is not None:
+        fields["anomaly"]["precisions"] = ["fp32"]
+        arrays = read_validation(target / ANOMALY)
+        fp32 = {name: arrays[name] for name in arrays if "/" not in name}
+        write_calibration(target / ANOMALY, {"fp32": fp32})  # type: ignore[dict-item]
     fields["files"] = bundle.checksums(target)
     (target / bundle.MANIFEST).write_text(json.dumps(fields))
