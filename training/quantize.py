@@ -138,8 +138,15 @@ def record_int8(
     _write_manifest(bundle_dir, fp32.manifest, int8=record)  # the bundle now loads at int8
     record = _with_sampler_distances(record, bundle_dir, data, judge.network, samples)
     _write_manifest(bundle_dir, bundle.read_manifest(bundle_dir), int8=record)
-    if fp32.manifest.anomaly is not None:  # p-values at int8 against int8's validation scores
-        add_precision(bundle_dir, data, "int8")
+    info = fp32.manifest.anomaly
+    if info is not None and info.validation_images == len(data.val):
+        add_precision(bundle_dir, data, "int8")  # p-values at int8 against int8's own scores
+    elif info is not None:
+        print(
+            f"{bundle_dir.name}: not calibrated at int8 (the data's validation split has "
+            f"{len(data.val)} images, the calibration {info.validation_images}): at int8 it reads "
+            "fp32's calibration; vae-serve calibrate on the bundle's data adds int8's"
+        )
     return verdicts
 
 
