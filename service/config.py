@@ -190,7 +190,7 @@ class Settings(BaseSettings):
     precision: PrecisionSetting = Field(
         "auto",
         description="The graphs each bundle serves: `fp32`, `int8` (the bundle's int8 graphs, "
-        "written by `python -m training quantize`; fp32 for a bundle without them), or `auto`: "
+        "written by `vae-serve quantize`; fp32 for a bundle without them), or `auto`: "
         "int8 where the bundle recommends it (it measured faster) and this CPU has the int8 "
         "instructions of the CPU it was measured on (e.g. AVX512-VNNI or AVX-VNNI), else fp32, "
         "with a log line saying why. See docs/precision.md.",
