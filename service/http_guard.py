@@ -24,6 +24,11 @@ from service.middleware import REQUEST_ID_HEADER, new_request_id
 from service.uvicorn_internals import STATUS_LINE, Config, HttpToolsProtocol, ServerState
 
 logger = logging.getLogger("vae_serve.http")
+# A request refused for overload is answered after this pause: a client that resends at once (as
+# many do, whatever Retry-After says) then comes back at most once a second instead of spinning,
+# and the CPU it would have spent on refusals goes to the requests admitted. The pause is a timer
+# on the event loop, so a refusal still costs no parsing and no thread.
+PAUSE_S = 1.0
 # After answering a request it refused, the server reads and drops what the client still sends
 # for this long before closing: closing with unread data would reset the connection, and the
 # client would lose the answer (nginx's lingering close).
@@ -124,7 +129,9 @@ class GuardedHttpTools(HttpToolsProtocol):
             self.app = _OVER_CAPACITY
             logger.warning("over %d connections or requests in flight: answered 503", limit)
         else:
-            self.app = self._app if refusal is None else _answering(refusal, close=False)
+            self.app = (
+                self._app if refusal is None else _answering(refusal, close=False, pause=PAUSE_S)
+            )
         super().on_headers_complete()
 
     def _admission(self) -> ServiceError | None:
@@ -246,14 +253,17 @@ class _Coalesced:
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 
 
-def _answering(error: ServiceError, close: bool) -> Any:
-    """An ASGI app answering `error` in the JSON error body of the request's path."""
+def _answering(error: ServiceError, close: bool, pause: float = 0.0) -> Any:
+    """An ASGI app answering `error` in the JSON error body of the request's path, after `pause`
+    seconds (a wait on the event loop: no CPU)."""
     extra = error.headers or {}
     head = [(b"content-type", b"application/json")]
     head += [(name.lower().encode(), value.encode()) for name, value in extra.items()]
     head += [(b"connection", b"close")] if close else []
 
     async def answer(scope: Any, receive: Any, send: Any) -> None:
+        if pause > 0:
+            await asyncio.sleep(pause)
         body = orjson.dumps(error_body(error.code, error.message, error.detail, path=scope["path"]))
         headers = [*head, (b"content-length", str(len(body)).encode()),
                    (_REQUEST_ID, new_request_id().encode())]  # fmt: skip
