@@ -2,6 +2,8 @@
 // commits it, a shift-click or shift-drag lasso picks points, and the arrow keys move a cursor
 // (Enter or Space commits it, Escape leaves). They act through the MapView's `handlers`.
 
+import { enclosed, span } from "./map-geometry.js";
+
 const LASSO_MIN_PX = 6; // a shift-drag shorter than this is a shift-click
 const KEY_STEPS = 40; // arrow keys move the cursor by 1/KEY_STEPS of the view (shift: 8x)
 const MOVES = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
@@ -52,11 +54,11 @@ export function listen(map) {
 
 /** The points a lasso path encloses; a short path is a click, picking the nearest point. */
 function lassoed(map, path) {
-  if (map.spanOf(path) < LASSO_MIN_PX) {
+  if (span(path) < LASSO_MIN_PX) {
     const index = map.nearestPoint(path[0][0], path[0][1]);
     return index < 0 ? [] : [index];
   }
-  return map.enclosedBy(path);
+  return enclosed(map.screen, path);
 }
 
 function onKey(map, event) {

@@ -8,7 +8,7 @@
 // Its geometry is map-geometry.js's, its colours map-colours.js's.
 
 import { balancedAttribute, colourChoices, legendItems, pointColours } from "./map-colours.js";
-import { enclosed, fitView, nearestPoint, span, toData, toScreen } from "./map-geometry.js";
+import { fitView, nearestPoint, toData, toScreen } from "./map-geometry.js";
 import { listen } from "./map-input.js";
 import { drawOverlay } from "./map-overlay.js";
 
@@ -98,9 +98,7 @@ export class MapView {
 
   /** Where point `index` is in the window (client coordinates): for tests and the benchmark. */
   clientPoint(index) {
-    const box = this.canvas.getBoundingClientRect();
-    const [x, y] = this.toScreen(this.data.points[index]);
-    return { x: box.left + x, y: box.top + y };
+    return this.clientPosition(this.data.points[index]);
   }
 
   /** The client coordinates of a map position (data coordinates). */
@@ -112,15 +110,6 @@ export class MapView {
 
   nearestPoint(sx, sy, radius = HOVER_RADIUS) {
     return this.screen ? nearestPoint(this.screen, sx, sy, radius) : -1;
-  }
-
-  /** The points a closed screen path encloses, and how far the path spans (for map-input.js). */
-  enclosedBy(path) {
-    return enclosed(this.screen, path);
-  }
-
-  spanOf(path) {
-    return span(path);
   }
 
   // ---------------------------------------------------------------------------------- drawing
